@@ -1,0 +1,103 @@
+/**
+ * The closed set of error codes callers act on. Each names a class of failure, not a tool.
+ * @see ../shared/STYLE.md habit 5
+ */
+export type ErrorCode =
+  | 'NotFound'
+  | 'AlreadyExists'
+  | 'Busy'
+  | 'ResourceExhausted'
+  | 'InvalidInput'
+  | 'FailedPrecondition'
+  | 'Unsupported'
+  | 'DeviceChanged'
+  | 'NoRootFilesystem'
+  | 'CommandFailed'
+  | 'Timeout'
+  | 'NotModelled'
+  | 'Internal';
+
+const BRAND = Symbol.for('nova-lxc.DriverError');
+
+/** Options shared by every driver error. */
+export interface DriverErrorOptions {
+  /** What the user can do about it, one sentence. */
+  hint?: string;
+  cause?: unknown;
+  /** Structured facts for logs and traces (device names, paths); never secrets. */
+  details?: Record<string, unknown>;
+}
+
+/** An error with a stable code and a "Failed to <action>: <reason>" message. */
+export class DriverError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown>;
+  readonly [BRAND] = true;
+
+  constructor(code: ErrorCode, message: string, options: DriverErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DriverError';
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details ?? {};
+  }
+
+  /** The message followed by the hint, as printed for a user. */
+  describe(): string {
+    return this.hint ? `${this.message}\n  hint: ${this.hint}` : this.message;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message, hint: this.hint };
+  }
+}
+
+/** Options of a failed external command. */
+export interface CommandErrorOptions extends DriverErrorOptions {
+  argv: readonly string[];
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+/** A command that exited non-zero (or could not start): carries argv, exit code and output. */
+export class CommandError extends DriverError {
+  readonly argv: readonly string[];
+  readonly exitCode: number | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+
+  constructor(code: ErrorCode, message: string, options: CommandErrorOptions) {
+    super(code, message, options);
+    this.name = 'CommandError';
+    this.argv = options.argv;
+    this.exitCode = options.exitCode;
+    this.stdout = options.stdout;
+    this.stderr = options.stderr;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {
+      ...super.toJSON(),
+      argv: this.argv,
+      exitCode: this.exitCode,
+      stdout: this.stdout,
+      stderr: this.stderr,
+    };
+  }
+}
+
+/** True for any DriverError, also across module copies (no instanceof). */
+export function isDriverError(value: unknown): value is DriverError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[BRAND] === true
+  );
+}
+
+/** True when `value` is a DriverError with one of the given codes. */
+export function hasCode(value: unknown, ...codes: ErrorCode[]): value is DriverError {
+  return isDriverError(value) && codes.includes(value.code);
+}

@@ -1,0 +1,66 @@
+/** Options for attaching a file or a byte range of a device as a loop device. */
+export interface LoopAttachOptions {
+  /** Byte offset into the backing file or device; default 0. */
+  offset?: number;
+  /** Bytes visible through the loop device from `offset`; default: to the end (unbounded). */
+  sizeLimit?: number;
+  readOnly?: boolean;
+  /** Logical sector size of the loop device (512 or 4096); default: the kernel's (512). */
+  sectorSize?: number;
+}
+
+/** One attached loop device as the kernel reports it. */
+export interface LoopDevice {
+  /** `/dev/loopN`. */
+  device: string;
+  /** Absolute path of the backing file or device, as the kernel records it. */
+  backingFile: string;
+  offset: number;
+  /** 0 means unbounded (to the end of the backing file). */
+  sizeLimit: number;
+  readOnly: boolean;
+  sectorSize: number;
+  /** True when a detach was requested while busy: the kernel frees it on last close. */
+  autoclear: boolean;
+}
+
+/** Size and sector size of a block device or image file. */
+export interface DeviceGeometry {
+  /** Size in bytes. */
+  size: number;
+  /** Logical sector size in bytes; 512 for regular files. */
+  logicalSectorSize: number;
+}
+
+/**
+ * Loop devices and raw reads of block devices (the kernel's loop driver and /dev).
+ * Ports are dumb: no retries, no policy; the driver decides what to attach and when.
+ */
+export interface BlockDevices {
+  /**
+   * Attaches `path` (a regular file or a block device) to the lowest free loop device.
+   * Fails with NotFound when `path` does not exist, ResourceExhausted when no loop device
+   * is free, InvalidInput for an offset/size outside the backing file.
+   * Not idempotent: each call attaches a new loop device.
+   */
+  attachLoop(path: string, options?: LoopAttachOptions): Promise<LoopDevice>;
+
+  /**
+   * Detaches `device`. Fails with NotFound when it is not attached, and with Busy when the
+   * kernel only deferred the detach (still mounted or open somewhere; it is then marked
+   * autoclear and freed on last close). Callers must prove the device is theirs first.
+   */
+  detachLoop(device: string): Promise<void>;
+
+  /** Every attached loop device, ordered by device number. Never fails on an empty table. */
+  listLoops(): Promise<LoopDevice[]>;
+
+  /**
+   * Reads up to `length` bytes at `offset` of a block device or regular file; fewer bytes
+   * only at the end. Fails with NotFound for a missing path. Safe to repeat.
+   */
+  read(path: string, offset: number, length: number): Promise<Uint8Array>;
+
+  /** Size and logical sector size of a block device or file. Fails with NotFound. */
+  geometry(path: string): Promise<DeviceGeometry>;
+}

@@ -1,0 +1,37 @@
+/**
+ * Files and directories on the host: instance directories and what a mounted rootfs holds.
+ * All paths are absolute.
+ */
+export interface HostFiles {
+  /** Creates `path` and missing parents. Returns whether `path` itself was created. Safe to repeat. */
+  ensureDir(path: string): Promise<boolean>;
+
+  /** Whether `path` exists (file, directory or device; symlinks not followed). */
+  exists(path: string): Promise<boolean>;
+
+  /** Reads a whole file as UTF-8. NotFound when absent. */
+  readFile(path: string): Promise<string>;
+
+  /** Writes a whole file (created or replaced). NotFound when the parent is missing. */
+  writeFile(path: string, content: string): Promise<void>;
+
+  /**
+   * Removes `path` recursively without crossing into another filesystem: a mount point below
+   * it makes this fail with Busy and removes nothing (data on a volume is never lost).
+   * Missing `path` is success. Safe to repeat.
+   */
+  removeTree(path: string): Promise<void>;
+
+  /**
+   * Shifts the owner of every entry under `root` by the id maps (`guest:host:count`), the way
+   * Nova's idmapshift does, so a user-namespaced container owns its rootfs.
+   */
+  shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<void>;
+}
+
+/** One user-namespace id range: guest ids [start, start+count) map to host [target, ...). */
+export interface IdMap {
+  start: number;
+  target: number;
+  count: number;
+}

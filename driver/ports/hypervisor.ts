@@ -1,0 +1,57 @@
+import type { MountEntry } from './mounts.js';
+
+/** libvirt's domain states, lower-cased as `virsh domstate` prints them. */
+export type DomainState =
+  | 'nostate'
+  | 'running'
+  | 'blocked'
+  | 'paused'
+  | 'shutdown'
+  | 'shut off'
+  | 'crashed'
+  | 'pmsuspended';
+
+/** A domain as libvirt reports it. */
+export interface DomainInfo {
+  name: string;
+  uuid: string;
+  state: DomainState;
+  /** Whether it has a persistent definition (survives destroy). */
+  persistent: boolean;
+}
+
+/**
+ * The libvirt LXC hypervisor (`lxc:///`). Domains are keyed by name.
+ */
+export interface Hypervisor {
+  /** Defines (or redefines) a persistent domain from XML. InvalidInput on bad XML. Safe to repeat. */
+  define(xml: string): Promise<DomainInfo>;
+
+  /**
+   * Starts a defined, inactive domain. Fails with NotFound, FailedPrecondition (already
+   * running), or the hypervisor's own start error (e.g. no init in the rootfs). Not idempotent.
+   */
+  start(name: string): Promise<void>;
+
+  /**
+   * Stops a running domain at once (virsh destroy). NotFound when it does not exist,
+   * FailedPrecondition when it is not running. libvirt's "Some processes refused to die"
+   * arrives as a Busy error for the driver to tolerate.
+   */
+  destroy(name: string): Promise<void>;
+
+  /** Removes the persistent definition of an inactive domain. NotFound when absent. */
+  undefine(name: string): Promise<void>;
+
+  /** The domain's info. NotFound when absent. Safe to repeat. */
+  info(name: string): Promise<DomainInfo>;
+
+  /** Every domain, active or defined. */
+  list(): Promise<DomainInfo[]>;
+
+  /**
+   * What the running container has mounted at its `/` (from /proc/<init pid>/mountinfo).
+   * NotFound when the domain is absent, FailedPrecondition when it is not running.
+   */
+  containerRoot(name: string): Promise<MountEntry>;
+}
