@@ -1,0 +1,132 @@
+import { execa } from 'execa';
+import { CommandError, type ErrorCode } from '../errors.js';
+
+/** What a command printed and how it ended. */
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** How one command runs and how its failure is described. */
+export interface RunOptions {
+  /** The action for the error message "Failed to <action>: <reason>", e.g. `attach loop device`. */
+  action?: string;
+  /** Picks the error code of a failed run (a tool's error table); default CommandFailed. */
+  classify?: (failure: CommandResult) => ErrorCode;
+  /** Text fed to the command's stdin. */
+  input?: string;
+  /** Exit codes that count as success besides 0 (e.g. a probe that answers by exit code). */
+  allowExitCodes?: readonly number[];
+  /** Kills the command after this many milliseconds (a Timeout error). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs external commands from argv arrays (never shell strings): the one chokepoint for
+ * processes, so adapters can be tested with recorded transcripts instead of root.
+ */
+export interface CommandRunner {
+  /** Runs `argv`; a non-zero exit (not allowed) or a spawn failure throws CommandError. */
+  run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
+}
+
+/** The line of a tool's stderr that says what went wrong (virsh prints "Failed to X" first). */
+export function reasonOf(stderr: string, stdout = ''): string {
+  const lines = (stderr.trim() ? stderr : stdout)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !/^debugfs \d/.test(line));
+  const first = lines[0];
+  const chosen = lines.length > 1 && /^error: Failed/i.test(first ?? '') ? lines[1] : first;
+  return (chosen ?? 'no error output').replace(/^error: /, '');
+}
+
+/** Builds the CommandError for a finished command that failed. */
+export function commandFailure(
+  argv: readonly string[],
+  result: CommandResult,
+  options: RunOptions = {},
+  cause?: unknown,
+): CommandError {
+  const code = options.classify?.(result) ?? 'CommandFailed';
+  const action = options.action ?? `run ${argv[0] ?? 'command'}`;
+  return new CommandError(code, `Failed to ${action}: ${reasonOf(result.stderr, result.stdout)}`, {
+    argv: [...argv],
+    exitCode: result.exitCode,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    cause,
+  });
+}
+
+/** The Debian package that ships each external tool, for "install it" hints. */
+export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
+  losetup: 'mount',
+  mount: 'mount',
+  umount: 'mount',
+  blockdev: 'util-linux',
+  virsh: 'libvirt-clients',
+  'qemu-img': 'qemu-utils',
+  'qemu-nbd': 'qemu-utils',
+  sfdisk: 'fdisk',
+  'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  blkid: 'util-linux',
+  cp: 'coreutils',
+  truncate: 'coreutils',
+  dd: 'coreutils',
+};
+
+/** Runs commands with execa: no shell, output captured, UTF-8. */
+export class ExecaCommandRunner implements CommandRunner {
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const [file, ...args] = argv;
+    if (file === undefined) {
+      throw new CommandError('InvalidInput', 'Failed to run command: empty argv', {
+        argv: [],
+        exitCode: undefined,
+        stdout: '',
+        stderr: '',
+      });
+    }
+    const result = await execa(file, args, {
+      reject: false,
+      stripFinalNewline: false,
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+      env: { LC_ALL: 'C' },
+    });
+    const stdout = String(result.stdout ?? '');
+    const stderr = String(result.stderr ?? '');
+    if (result.failed && result.exitCode === undefined) {
+      // Spawn failure or timeout: the tool never produced an exit code.
+      const missing = (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+      const code: ErrorCode = result.timedOut
+        ? 'Timeout'
+        : missing
+          ? 'Unsupported'
+          : 'CommandFailed';
+      const reason = result.timedOut
+        ? `timed out after ${options.timeoutMs} ms`
+        : missing
+          ? `${file} is not installed`
+          : (result.shortMessage ?? 'could not start');
+      const pkg = TOOL_PACKAGES[file];
+      throw new CommandError(code, `Failed to ${options.action ?? `run ${file}`}: ${reason}`, {
+        argv: [...argv],
+        exitCode: undefined,
+        stdout,
+        stderr,
+        cause: result.cause ?? result,
+        ...(missing && pkg ? { hint: `Install the Debian package ${pkg}.` } : {}),
+      });
+    }
+    const exitCode = result.exitCode ?? 0;
+    const outcome = { stdout, stderr, exitCode };
+    if (exitCode !== 0 && !(options.allowExitCodes ?? []).includes(exitCode)) {
+      throw commandFailure(argv, outcome, options);
+    }
+    return outcome;
+  }
+}

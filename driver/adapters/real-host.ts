@@ -1,0 +1,46 @@
+import type { Host } from '../ports/index.js';
+import { ExecaCommandRunner, type CommandRunner } from './command-runner.js';
+import { FileImageStore } from './file-image-store.js';
+import { LinuxMounts } from './linux-mounts.js';
+import { LocalVolumeConnector } from './local-volume-connector.js';
+import { LosetupBlockDevices } from './losetup-block-devices.js';
+import { NodeHostFiles } from './node-host-files.js';
+import { QemuNbd } from './qemu-nbd.js';
+import { SystemClock } from './system-clock.js';
+import { NodeSystemFiles, type SystemFiles } from './system-files.js';
+import { VirshHypervisor } from './virsh-hypervisor.js';
+
+/** How the real host is wired. */
+export interface RealHostOptions {
+  /** libvirt URI; default `lxc:///`. */
+  connectionUri?: string;
+  /** Directory of cached images, `<imagesDir>/<imageId>`. */
+  imagesDir: string;
+  /** Runs commands; default execa. Tests pass a scripted runner. */
+  runner?: CommandRunner;
+  /** Reads /proc, /sys and devices; default node:fs. */
+  systemFiles?: SystemFiles;
+  /** libvirt's LXC state directory; default /run/libvirt/lxc. */
+  lxcStateDir?: string;
+}
+
+/** The Host of this machine: loop devices, mounts, libvirt LXC, files, images. */
+export function createRealHost(options: RealHostOptions): Host {
+  const runner = options.runner ?? new ExecaCommandRunner();
+  const system = options.systemFiles ?? new NodeSystemFiles();
+  const clock = new SystemClock();
+  const blockDevices = new LosetupBlockDevices(runner, system, clock);
+  return {
+    blockDevices,
+    nbd: new QemuNbd(runner, system),
+    mounts: new LinuxMounts(runner, system),
+    hypervisor: new VirshHypervisor(runner, system, {
+      ...(options.connectionUri ? { uri: options.connectionUri } : {}),
+      ...(options.lxcStateDir ? { stateDir: options.lxcStateDir } : {}),
+    }),
+    files: new NodeHostFiles(system),
+    volumes: new LocalVolumeConnector(blockDevices, system),
+    images: new FileImageStore(runner, system, options.imagesDir),
+    clock,
+  };
+}

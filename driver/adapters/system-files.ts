@@ -1,0 +1,129 @@
+import { lstat, mkdtemp, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DriverError } from '../errors.js';
+
+/** What adapters need to know about a path. */
+export interface FileStat {
+  kind: 'file' | 'directory' | 'block-device' | 'symlink' | 'other';
+  size: number;
+}
+
+/**
+ * Reads of /proc, /sys, devices and image headers, plus short-lived temp files: the one module
+ * through which adapters touch node:fs, so their tests can replay a recorded host.
+ */
+export interface SystemFiles {
+  /** The whole file as UTF-8. NotFound when absent. */
+  readText(path: string): Promise<string>;
+  /** Up to `length` bytes at `offset`; fewer at the end. NotFound when absent. */
+  readBytes(path: string, offset: number, length: number): Promise<Uint8Array>;
+  /** The path's kind and size (symlinks not followed); null when absent. */
+  stat(path: string): Promise<FileStat | null>;
+  /** Names in a directory, sorted. NotFound when absent. */
+  readDir(path: string): Promise<string[]>;
+  /** The canonical absolute path (symlinks resolved). NotFound when absent. */
+  realpath(path: string): Promise<string>;
+  /** Runs `use` with a temp file holding `content`, removed afterwards whatever happens. */
+  withTempFile<T>(name: string, content: string, use: (path: string) => Promise<T>): Promise<T>;
+}
+
+/** Turns a node:fs error into a DriverError with a stable code. */
+export function fsError(action: string, path: string, error: unknown): DriverError {
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  const code =
+    errno === 'ENOENT' || errno === 'ENOTDIR'
+      ? 'NotFound'
+      : errno === 'EBUSY'
+        ? 'Busy'
+        : errno === 'EEXIST' || errno === 'ENOTEMPTY'
+          ? 'AlreadyExists'
+          : errno === 'EACCES' || errno === 'EPERM'
+            ? 'FailedPrecondition'
+            : 'Internal';
+  const reason = (error as Error | undefined)?.message ?? String(error);
+  return new DriverError(code, `Failed to ${action} ${path}: ${reason}`, {
+    cause: error,
+    details: { path, errno },
+  });
+}
+
+/** SystemFiles over node:fs. */
+export class NodeSystemFiles implements SystemFiles {
+  async readText(path: string): Promise<string> {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (error) {
+      throw fsError('read', path, error);
+    }
+  }
+
+  async readBytes(path: string, offset: number, length: number): Promise<Uint8Array> {
+    let handle;
+    try {
+      handle = await open(path, 'r');
+      const buffer = new Uint8Array(length);
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await handle.read(buffer, filled, length - filled, offset + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return buffer.subarray(0, filled);
+    } catch (error) {
+      throw fsError('read', path, error);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async stat(path: string): Promise<FileStat | null> {
+    try {
+      const info = await lstat(path);
+      const kind = info.isFile()
+        ? 'file'
+        : info.isDirectory()
+          ? 'directory'
+          : info.isBlockDevice()
+            ? 'block-device'
+            : info.isSymbolicLink()
+              ? 'symlink'
+              : 'other';
+      return { kind, size: info.size };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw fsError('stat', path, error);
+    }
+  }
+
+  async readDir(path: string): Promise<string[]> {
+    try {
+      return (await readdir(path)).sort();
+    } catch (error) {
+      throw fsError('list', path, error);
+    }
+  }
+
+  async realpath(path: string): Promise<string> {
+    try {
+      return await realpath(path);
+    } catch (error) {
+      throw fsError('resolve', path, error);
+    }
+  }
+
+  async withTempFile<T>(
+    name: string,
+    content: string,
+    use: (path: string) => Promise<T>,
+  ): Promise<T> {
+    const dir = await mkdtemp(join(tmpdir(), 'nova-lxc-'));
+    try {
+      const path = join(dir, name);
+      await writeFile(path, content, { mode: 0o600 });
+      return await use(path);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import { DriverError, hasCode } from '../errors.js';
+import type { DomainInfo, Hypervisor } from '../ports/hypervisor.js';
+import type { MountEntry } from '../ports/mounts.js';
+import type { CommandRunner } from './command-runner.js';
+import * as commands from './commands.js';
+import { parseMountinfo, toMountEntry } from './parse-mountinfo.js';
+import {
+  domainNameOf,
+  parseDominfo,
+  parseListNames,
+  parseLxcStatusInitPid,
+} from './parse-virsh.js';
+import type { SystemFiles } from './system-files.js';
+import { VIRSH_ERRORS, classifyBy } from './tool-errors.js';
+
+const classify = classifyBy(VIRSH_ERRORS);
+
+/** Where libvirt's LXC driver keeps a running domain's status XML (with the init pid). */
+export const LXC_STATE_DIR = '/run/libvirt/lxc';
+
+/** Options of the virsh adapter. */
+export interface VirshOptions {
+  /** libvirt connection URI; default `lxc:///` (Nova's default for virt_type=lxc). */
+  uri?: string;
+  /** libvirt's LXC state directory; default /run/libvirt/lxc. */
+  stateDir?: string;
+}
+
+/** Hypervisor over `virsh -c URI`, reading container state from libvirt's files and /proc. */
+export class VirshHypervisor implements Hypervisor {
+  readonly uri: string;
+  private readonly stateDir: string;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly files: SystemFiles,
+    options: VirshOptions = {},
+  ) {
+    this.uri = options.uri ?? commands.DEFAULT_LXC_URI;
+    this.stateDir = options.stateDir ?? LXC_STATE_DIR;
+  }
+
+  async define(xml: string): Promise<DomainInfo> {
+    const name = domainNameOf(xml);
+    if (name === null) {
+      throw new DriverError('InvalidInput', 'Failed to define domain: the XML has no <name>');
+    }
+    await this.files.withTempFile('domain.xml', xml, (path) =>
+      this.runner.run(commands.virshDefine(this.uri, path), { action: 'define domain', classify }),
+    );
+    return this.info(name);
+  }
+
+  async start(name: string): Promise<void> {
+    await this.runner.run(commands.virshStart(this.uri, name), {
+      action: 'start domain',
+      classify,
+    });
+  }
+
+  async destroy(name: string): Promise<void> {
+    await this.runner.run(commands.virshDestroy(this.uri, name), {
+      action: 'destroy domain',
+      classify,
+    });
+  }
+
+  async undefine(name: string): Promise<void> {
+    await this.runner.run(commands.virshUndefine(this.uri, name), {
+      action: 'undefine domain',
+      classify,
+    });
+  }
+
+  async info(name: string): Promise<DomainInfo> {
+    // dominfo alone carries name, uuid, state and persistence: one call, one consistent view.
+    const { stdout } = await this.runner.run(commands.virshDominfo(this.uri, name), {
+      action: 'get domain info',
+      classify,
+    });
+    const info = parseDominfo(stdout);
+    return { name: info.name, uuid: info.uuid, state: info.state, persistent: info.persistent };
+  }
+
+  async list(): Promise<DomainInfo[]> {
+    const { stdout } = await this.runner.run(commands.virshListAll(this.uri), {
+      action: 'list domains',
+      classify,
+    });
+    const domains: DomainInfo[] = [];
+    for (const name of parseListNames(stdout)) {
+      try {
+        domains.push(await this.info(name));
+      } catch (error) {
+        // A transient domain can vanish between the list and its info.
+        if (!hasCode(error, 'NotFound')) throw error;
+      }
+    }
+    return domains;
+  }
+
+  async containerRoot(name: string): Promise<MountEntry> {
+    const info = await this.info(name);
+    if (info.state !== 'running') {
+      throw new DriverError(
+        'FailedPrecondition',
+        `Failed to read the container root of ${name}: the domain is ${info.state}`,
+      );
+    }
+    const statusPath = `${this.stateDir}/${name}.xml`;
+    const pid = parseLxcStatusInitPid(await this.files.readText(statusPath));
+    if (pid === null) {
+      throw new DriverError(
+        'Internal',
+        `Failed to read the container root of ${name}: no <init pid=…/> in ${statusPath}`,
+      );
+    }
+    const entries = parseMountinfo(await this.files.readText(`/proc/${pid}/mountinfo`));
+    // The last entry at `/` is the one on top, which is what the container sees.
+    const root = entries.filter((entry) => entry.target === '/').at(-1);
+    if (!root) {
+      throw new DriverError(
+        'Internal',
+        `Failed to read the container root of ${name}: nothing is mounted at / for pid ${pid}`,
+      );
+    }
+    return toMountEntry(root);
+  }
+}
