@@ -1,0 +1,122 @@
+import type {
+  BlockDevices,
+  DeviceGeometry,
+  LoopAttachOptions,
+  LoopDevice,
+} from '../driver/ports/block-devices.js';
+import { DriverError } from '../driver/errors.js';
+import { losetupExhausted, losetupNoFile, losetupNotAttached } from './failures.js';
+import { noSuchPath, type SimLoop, type SimState } from './state.js';
+
+/** Loop devices with the kernel's rules: lowest free number, offset and size limit, busy while held. */
+export class SimulatedBlockDevices implements BlockDevices {
+  constructor(private readonly state: SimState) {}
+
+  async attachLoop(path: string, options: LoopAttachOptions = {}): Promise<LoopDevice> {
+    const argv = attachArgv(path, options);
+    const under = this.state.view(path);
+    if (!under) {
+      throw losetupNoFile(argv, path);
+    }
+    const offset = options.offset ?? 0;
+    const sizeLimit = options.sizeLimit ?? 0;
+    if (offset < 0 || sizeLimit < 0 || offset >= under.length) {
+      // losetup refuses an offset at or past the end of the backing file.
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to attach loop device: offset ${offset} is outside ${path} (${under.length} bytes)`,
+        { details: { path, offset, sizeLimit } },
+      );
+    }
+    const sectorSize = options.sectorSize ?? 512;
+    if (sectorSize !== 512 && sectorSize !== 4096) {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to attach loop device: sector size ${sectorSize} is not 512 or 4096`,
+      );
+    }
+    const index = this.state.loops.findIndex((l) => l === undefined);
+    if (index < 0) {
+      throw losetupExhausted(argv);
+    }
+    const loop: SimLoop = {
+      device: `/dev/loop${index}`,
+      backing: path,
+      offset,
+      sizeLimit,
+      readOnly: options.readOnly ?? false,
+      sectorSize,
+      autoclear: false,
+    };
+    this.state.loops[index] = loop;
+    return toLoopDevice(loop);
+  }
+
+  async detachLoop(device: string): Promise<void> {
+    const index = this.state.loops.findIndex((l) => l?.device === device);
+    const loop = this.state.loops[index];
+    if (!loop) {
+      throw losetupNotAttached(['losetup', '--detach', device], device);
+    }
+    if (this.state.holders(device) > 0) {
+      // The kernel defers the detach of an open device and frees it on last close.
+      loop.autoclear = true;
+      throw new DriverError(
+        'Busy',
+        `Failed to detach loop device: ${device} is still in use; the kernel will free it on last close`,
+        { details: { device, backingFile: loop.backing } },
+      );
+    }
+    this.state.loops[index] = undefined;
+    this.state.settleAutoclear();
+  }
+
+  async listLoops(): Promise<LoopDevice[]> {
+    return this.state.loops.filter((l): l is SimLoop => l !== undefined).map(toLoopDevice);
+  }
+
+  async read(path: string, offset: number, length: number): Promise<Uint8Array> {
+    const view = this.state.view(path);
+    if (!view) {
+      throw noSuchPath('read device', path);
+    }
+    return this.state.readView(view, offset, length);
+  }
+
+  async geometry(path: string): Promise<DeviceGeometry> {
+    const view = this.state.view(path);
+    if (!view) {
+      throw noSuchPath('read device geometry', path);
+    }
+    const loop = this.state.loops.find((l) => l?.device === path);
+    const isFile = this.state.disks.get(path)?.kind === 'file';
+    const logicalSectorSize = loop
+      ? loop.sectorSize
+      : isFile
+        ? 512
+        : view.disk.content.sectorSize;
+    return { size: view.length, logicalSectorSize };
+  }
+}
+
+function toLoopDevice(loop: SimLoop): LoopDevice {
+  return {
+    device: loop.device,
+    backingFile: loop.backing,
+    offset: loop.offset,
+    sizeLimit: loop.sizeLimit,
+    readOnly: loop.readOnly,
+    sectorSize: loop.sectorSize,
+    autoclear: loop.autoclear,
+  };
+}
+
+function attachArgv(path: string, options: LoopAttachOptions): string[] {
+  const argv = ['losetup', '--find', '--show'];
+  if (options.offset) argv.push('--offset', String(options.offset));
+  if (options.sizeLimit) argv.push('--sizelimit', String(options.sizeLimit));
+  if (options.readOnly) argv.push('--read-only');
+  if (options.sectorSize) argv.push('--sector-size', String(options.sectorSize));
+  argv.push(path);
+  return argv;
+}

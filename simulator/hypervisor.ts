@@ -1,0 +1,163 @@
+import { posix } from 'node:path';
+import { parseLxcDomainXml } from '../driver/core/domain-xml.js';
+import { DriverError } from '../driver/errors.js';
+import type { DomainInfo, Hypervisor } from '../driver/ports/hypervisor.js';
+import type { MountEntry } from '../driver/ports/mounts.js';
+import { lxcNoInit, notModelled, virshFailed, virshNoDomain } from './failures.js';
+import { interpretInit } from './init-script.js';
+import { toEntry } from './mounts.js';
+import type { SimDomain, SimState } from './state.js';
+
+const URI = 'lxc:///';
+
+/**
+ * libvirt's LXC driver in memory: parses the driver's XML, gives each started container a
+ * private copy of its root mount, runs the init script, and fails as libvirt does.
+ */
+export class SimulatedHypervisor implements Hypervisor {
+  constructor(private readonly state: SimState) {}
+
+  async define(xml: string): Promise<DomainInfo> {
+    const spec = parseLxcDomainXml(xml);
+    const argv = ['virsh', '-c', URI, 'define', '/dev/stdin'];
+    const existing = this.state.domains.get(spec.name);
+    if (existing && existing.uuid !== spec.uuid) {
+      throw new DriverError(
+        'AlreadyExists',
+        `Failed to define domain: operation failed: domain '${spec.name}' already exists with uuid ${existing.uuid}`,
+        { details: { argv } },
+      );
+    }
+    const clash = [...this.state.domains.values()].find((d) => d.uuid === spec.uuid && d.name !== spec.name);
+    if (clash) {
+      throw new DriverError(
+        'AlreadyExists',
+        `Failed to define domain: operation failed: domain '${clash.name}' already exists with uuid ${spec.uuid}`,
+        { details: { argv } },
+      );
+    }
+    if (existing) {
+      existing.xml = xml;
+      existing.spec = spec;
+      existing.persistent = true;
+      return describe(existing);
+    }
+    const domain: SimDomain = {
+      name: spec.name,
+      uuid: spec.uuid,
+      xml,
+      spec,
+      state: 'shut off',
+      persistent: true,
+      namespace: [],
+    };
+    this.state.domains.set(spec.name, domain);
+    return describe(domain);
+  }
+
+  async start(name: string): Promise<void> {
+    const argv = ['virsh', '-c', URI, 'start', name];
+    const domain = this.get(name, argv, 'start domain');
+    if (domain.state === 'running') {
+      throw virshFailed('FailedPrecondition', argv, 'start domain', 'start', name, 'Requested operation is not valid: domain is already running');
+    }
+    for (const disk of domain.spec.disks) {
+      if (!this.state.isBlockDevice(disk.sourceDev)) {
+        throw virshFailed('NotFound', argv, 'start domain', 'start', name, `Cannot access storage file '${disk.sourceDev}': No such file or directory`);
+      }
+    }
+    const rootDir = posix.resolve('/', domain.spec.rootfsDir);
+    const where = this.state.resolveHostPath(rootDir);
+    const init = domain.spec.init;
+    if (!where.mount || where.rel !== '/') {
+      // A container rooted on a plain host directory: only the missing-init outcome is modelled.
+      if (!exists(where.tree, posix.join(where.rel, init))) {
+        throw lxcNoInit(argv, name, init);
+      }
+      throw notModelled(`start of domain '${name}'`, `a container root that is not a mounted filesystem (${rootDir})`);
+    }
+    const fs = where.mount.fs;
+    if (!exists(fs.tree, init)) {
+      throw lxcNoInit(argv, name, init);
+    }
+    const effects = interpretInit(String(fs.tree.readFileSync(init, 'utf8')), init);
+    // The container gets its own namespace: a copy of the root mount, independent of the host's.
+    domain.namespace = [{ ...where.mount, target: '/' }];
+    domain.state = 'running';
+    for (const effect of effects) {
+      if (effect.kind === 'write') {
+        fs.tree.mkdirSync(posix.dirname(effect.path), { recursive: true });
+        fs.tree.writeFileSync(effect.path, effect.content);
+      } else if (effect.kind === 'exit') {
+        this.stop(domain);
+      }
+    }
+  }
+
+  async destroy(name: string): Promise<void> {
+    const argv = ['virsh', '-c', URI, 'destroy', name];
+    const domain = this.get(name, argv, 'destroy domain');
+    if (domain.state !== 'running') {
+      throw virshFailed('FailedPrecondition', argv, 'destroy domain', 'destroy', name, 'Requested operation is not valid: domain is not running');
+    }
+    this.stop(domain);
+  }
+
+  async undefine(name: string): Promise<void> {
+    const argv = ['virsh', '-c', URI, 'undefine', name];
+    const domain = this.get(name, argv, 'undefine domain');
+    if (domain.state === 'running') {
+      // libvirt turns a running persistent domain transient; it vanishes when it stops.
+      domain.persistent = false;
+      return;
+    }
+    this.state.domains.delete(name);
+  }
+
+  async info(name: string): Promise<DomainInfo> {
+    return describe(this.get(name, ['virsh', '-c', URI, 'domstate', name], 'get domain state'));
+  }
+
+  async list(): Promise<DomainInfo[]> {
+    return [...this.state.domains.values()].map(describe);
+  }
+
+  async containerRoot(name: string): Promise<MountEntry> {
+    const domain = this.get(name, ['virsh', '-c', URI, 'dominfo', name], 'read container root');
+    const root = domain.namespace.find((m) => m.target === '/');
+    if (domain.state !== 'running' || !root) {
+      throw new DriverError('FailedPrecondition', `Failed to read container root of '${name}': domain is not running`);
+    }
+    return toEntry(root);
+  }
+
+  private get(name: string, argv: string[], action: string): SimDomain {
+    const domain = this.state.domains.get(name);
+    if (!domain) {
+      throw virshNoDomain(argv, action, name);
+    }
+    return domain;
+  }
+
+  private stop(domain: SimDomain): void {
+    domain.state = 'shut off';
+    domain.namespace = [];
+    if (!domain.persistent) {
+      this.state.domains.delete(domain.name);
+    }
+    this.state.settleAutoclear();
+  }
+}
+
+function describe(domain: SimDomain): DomainInfo {
+  return { name: domain.name, uuid: domain.uuid, state: domain.state, persistent: domain.persistent };
+}
+
+function exists(tree: SimDomain['namespace'][number]['fs']['tree'], path: string): boolean {
+  try {
+    tree.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

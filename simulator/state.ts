@@ -1,0 +1,334 @@
+import { Volume } from 'memfs';
+import { posix } from 'node:path';
+import { DriverError } from '../driver/errors.js';
+import type { DomainState } from '../driver/ports/hypervisor.js';
+import type { LxcDomainSpec } from '../driver/core/domain-xml.js';
+import { SparseDisk } from './sparse-disk.js';
+
+/** A disk image file or block device; its bytes live in a SparseDisk. */
+export interface SimDisk {
+  path: string;
+  kind: 'file' | 'block';
+  /** A qcow2 file's bytes are its virtual disk; raw reads of the file itself show the header. */
+  format: 'raw' | 'qcow2';
+  content: SparseDisk;
+  /** Identity of the content (copies get a new one); filesystems are keyed by it. */
+  contentId: number;
+}
+
+/** A filesystem living at a byte offset of some disk content, with its file tree. */
+export interface SimFilesystem {
+  id: number;
+  type: string;
+  label: string | undefined;
+  tree: InstanceType<typeof Volume>;
+  contentId: number;
+  offset: number;
+}
+
+/** One slot of the kernel's loop table. */
+export interface SimLoop {
+  device: string;
+  backing: string;
+  offset: number;
+  sizeLimit: number;
+  readOnly: boolean;
+  sectorSize: number;
+  autoclear: boolean;
+}
+
+/** One qemu-nbd connection. */
+export interface SimNbdConnection {
+  device: string;
+  file: string;
+  format: 'raw' | 'qcow2';
+}
+
+/** A mount in some namespace: `fs` null means a bind of a host directory. */
+export interface SimMount {
+  source: string;
+  target: string;
+  fstype: string;
+  readOnly: boolean;
+  fs: SimFilesystem;
+}
+
+/** A libvirt LXC domain and, while it runs, its private mount namespace. */
+export interface SimDomain {
+  name: string;
+  uuid: string;
+  xml: string;
+  spec: LxcDomainSpec;
+  state: DomainState;
+  persistent: boolean;
+  /** The container's namespace, copied from the host's at start; empty when stopped. */
+  namespace: SimMount[];
+}
+
+/** A view of bytes reachable through a path: which content, from where, how much. */
+export interface ByteView {
+  disk: SimDisk;
+  base: number;
+  length: number;
+  /** False when reading a qcow2 file itself (its container format, not its disk). */
+  raw: boolean;
+}
+
+/** Options for a new simulated host. */
+export interface SimStateOptions {
+  /** Loop devices the kernel has (`/dev/loop0..N-1`); default 8 like our hosts. */
+  loopDevices?: number;
+  /** nbd devices; 0 models a host without the nbd module. Default 16. */
+  nbdDevices?: number;
+}
+
+const QCOW2_MAGIC = Uint8Array.of(0x51, 0x46, 0x49, 0xfb);
+
+/**
+ * The single in-memory model of a simulated compute host. Port implementations read and
+ * change it; nothing else holds state, so a dump of this is the whole host.
+ */
+export class SimState {
+  readonly host = new Volume();
+  readonly disks = new Map<string, SimDisk>();
+  readonly filesystems = new Map<number, Map<number, SimFilesystem>>();
+  readonly loops: (SimLoop | undefined)[];
+  readonly nbd: (SimNbdConnection | undefined)[];
+  readonly hostMounts: SimMount[] = [];
+  readonly domains = new Map<string, SimDomain>();
+  readonly images = new Map<string, { path: string; format: 'raw' | 'qcow2' }>();
+  private nextId = 1;
+
+  constructor(options: SimStateOptions = {}) {
+    this.loops = new Array<SimLoop | undefined>(options.loopDevices ?? 8).fill(undefined);
+    this.nbd = new Array<SimNbdConnection | undefined>(options.nbdDevices ?? 16).fill(undefined);
+    this.host.mkdirSync('/dev', { recursive: true });
+    this.host.mkdirSync('/tmp', { recursive: true });
+  }
+
+  /** A fresh identity for disk content or a filesystem. */
+  newId(): number {
+    return this.nextId++;
+  }
+
+  /** Creates a disk file or block device node at `path` with blank content. */
+  addDisk(path: string, size: number, options: { kind?: 'file' | 'block'; sectorSize?: number; format?: 'raw' | 'qcow2' } = {}): SimDisk {
+    const kind = options.kind ?? 'file';
+    this.host.mkdirSync(posix.dirname(path), { recursive: true });
+    this.host.writeFileSync(path, '');
+    const disk: SimDisk = {
+      path,
+      kind,
+      format: options.format ?? 'raw',
+      content: new SparseDisk(size, options.sectorSize ?? 512),
+      contentId: this.newId(),
+    };
+    this.disks.set(path, disk);
+    return disk;
+  }
+
+  /** Registers a filesystem tree at `offset` of a disk's content. */
+  addFilesystem(disk: SimDisk, offset: number, type: string, label: string | undefined): SimFilesystem {
+    const fs: SimFilesystem = {
+      id: this.newId(),
+      type,
+      label,
+      tree: new Volume(),
+      contentId: disk.contentId,
+      offset,
+    };
+    fs.tree.mkdirSync('/', { recursive: true });
+    let byOffset = this.filesystems.get(disk.contentId);
+    if (!byOffset) {
+      byOffset = new Map();
+      this.filesystems.set(disk.contentId, byOffset);
+    }
+    byOffset.set(offset, fs);
+    return fs;
+  }
+
+  /** The filesystem tree at a byte position, created empty when the bytes carry a superblock nobody registered. */
+  filesystemAt(view: ByteView, type: string, label: string | undefined): SimFilesystem {
+    const existing = this.filesystems.get(view.disk.contentId)?.get(view.base);
+    return existing ?? this.addFilesystem(view.disk, view.base, type, label);
+  }
+
+  /** Copies a disk's bytes and file trees to a new path (a sparse `cp`, or a qcow2 overlay). */
+  copyDisk(from: SimDisk, to: string, format: 'raw' | 'qcow2'): SimDisk {
+    const copy = this.addDisk(to, from.content.size, {
+      kind: 'file',
+      sectorSize: from.content.sectorSize,
+      format,
+    });
+    copy.content = from.content.clone();
+    for (const fs of this.filesystems.get(from.contentId)?.values() ?? []) {
+      const clone = this.addFilesystem(copy, fs.offset, fs.type, fs.label);
+      copyTree(fs.tree, clone.tree, '/');
+    }
+    return copy;
+  }
+
+  /** Which bytes a path reaches: a disk, or a loop or nbd device over one (recursively). */
+  view(path: string): ByteView | undefined {
+    const disk = this.disks.get(path);
+    if (disk) {
+      return { disk, base: 0, length: disk.content.size, raw: disk.format === 'raw' };
+    }
+    const loop = this.loops.find((l) => l?.device === path);
+    if (loop) {
+      const under = this.view(loop.backing);
+      if (!under) {
+        return undefined;
+      }
+      const available = Math.max(0, under.length - loop.offset);
+      const length = loop.sizeLimit > 0 ? Math.min(loop.sizeLimit, available) : available;
+      return { disk: under.disk, base: under.base + loop.offset, length, raw: under.raw };
+    }
+    const nbd = this.nbd.find((n) => n?.device === path);
+    const served = nbd ? this.disks.get(nbd.file) : undefined;
+    if (served) {
+      return { disk: served, base: 0, length: served.content.size, raw: true };
+    }
+    return undefined;
+  }
+
+  /** Reads bytes through a view; a qcow2 file read raw shows only its magic. */
+  readView(view: ByteView, offset: number, length: number): Uint8Array {
+    const count = Math.max(0, Math.min(length, view.length - offset));
+    if (!view.raw) {
+      const out = new Uint8Array(count);
+      if (view.base + offset === 0) {
+        out.set(QCOW2_MAGIC.subarray(0, Math.min(4, count)));
+      }
+      return out;
+    }
+    return view.disk.content.read(view.base + offset, count);
+  }
+
+  /** Whether `path` is a block device node: a disk device, or an attached loop or nbd device. */
+  isBlockDevice(path: string): boolean {
+    return (
+      this.disks.get(path)?.kind === 'block' ||
+      this.loops.some((l) => l?.device === path) ||
+      this.nbd.some((n) => n?.device === path)
+    );
+  }
+
+  /** Every mount in every namespace (host and running containers). */
+  allMounts(): SimMount[] {
+    return [...this.hostMounts, ...[...this.domains.values()].flatMap((d) => d.namespace)];
+  }
+
+  /** How many holders keep a device open: mounts of it and loop devices over it. */
+  holders(device: string): number {
+    const mounts = this.allMounts().filter((m) => m.source === device).length;
+    const loops = this.loops.filter((l) => l?.backing === device).length;
+    const nbds = this.nbd.filter((n) => n?.file === device).length;
+    return mounts + loops + nbds;
+  }
+
+  /** Frees autoclear loop devices that nothing holds any more, as the kernel does on last close. */
+  settleAutoclear(): void {
+    let changed = true;
+    while (changed) {
+      changed = false;
+      this.loops.forEach((loop, index) => {
+        if (loop?.autoclear && this.holders(loop.device) === 0) {
+          this.loops[index] = undefined;
+          changed = true;
+        }
+      });
+    }
+  }
+
+  /** Resolves a host path to the file tree that holds it (a mounted filesystem or the host's own). */
+  resolveHostPath(path: string): { tree: InstanceType<typeof Volume>; rel: string; mount?: SimMount } {
+    const normal = posix.resolve('/', path);
+    let best: SimMount | undefined;
+    for (const mount of this.hostMounts) {
+      if (normal === mount.target || normal.startsWith(mount.target + '/')) {
+        // Later mounts over the same or a deeper target shadow earlier ones.
+        if (!best || mount.target.length >= best.target.length) {
+          best = mount;
+        }
+      }
+    }
+    if (!best) {
+      return { tree: this.host, rel: normal };
+    }
+    const rest = normal.slice(best.target.length);
+    return { tree: best.fs.tree, rel: rest === '' ? '/' : rest, mount: best };
+  }
+
+  /** A JSON-able snapshot of the whole host, for failure dumps and bug reports. */
+  toJSON(): Record<string, unknown> {
+    return {
+      disks: [...this.disks.values()].map((d) => ({
+        path: d.path,
+        kind: d.kind,
+        format: d.format,
+        contentId: d.contentId,
+        content: d.content.toJSON(),
+      })),
+      filesystems: [...this.filesystems.values()].flatMap((m) =>
+        [...m.values()].map((fs) => ({
+          id: fs.id,
+          type: fs.type,
+          label: fs.label,
+          contentId: fs.contentId,
+          offset: fs.offset,
+          files: Object.keys(fs.tree.toJSON()).sort(),
+        })),
+      ),
+      loops: this.loops.filter((l) => l !== undefined),
+      nbd: this.nbd.filter((n) => n !== undefined),
+      hostMounts: this.hostMounts.map(describeMount),
+      domains: [...this.domains.values()].map((d) => ({
+        name: d.name,
+        uuid: d.uuid,
+        state: d.state,
+        persistent: d.persistent,
+        namespace: d.namespace.map(describeMount),
+      })),
+      images: Object.fromEntries(this.images),
+    };
+  }
+}
+
+function describeMount(mount: SimMount): Record<string, unknown> {
+  return {
+    source: mount.source,
+    target: mount.target,
+    fstype: mount.fstype,
+    readOnly: mount.readOnly,
+    filesystem: mount.fs.id,
+  };
+}
+
+/** Deep-copies a memfs tree keeping modes, owners and symlinks. */
+export function copyTree(
+  from: InstanceType<typeof Volume>,
+  to: InstanceType<typeof Volume>,
+  dir: string,
+): void {
+  for (const name of from.readdirSync(dir) as string[]) {
+    const path = posix.join(dir, name);
+    const stat = from.lstatSync(path);
+    if (stat.isDirectory()) {
+      to.mkdirSync(path, { recursive: true, mode: Number(stat.mode) & 0o7777 });
+      copyTree(from, to, path);
+    } else if (stat.isSymbolicLink()) {
+      to.symlinkSync(String(from.readlinkSync(path)), path);
+    } else {
+      to.writeFileSync(path, from.readFileSync(path) as Buffer, { mode: Number(stat.mode) & 0o7777 });
+    }
+    to.lchownSync(path, Number(stat.uid), Number(stat.gid));
+  }
+}
+
+/** Throws NotFound for an unknown path, in a tool-neutral way (used by reads and geometry). */
+export function noSuchPath(action: string, path: string): DriverError {
+  return new DriverError('NotFound', `Failed to ${action}: ${path}: No such file or directory`, {
+    details: { path },
+  });
+}
