@@ -1,0 +1,79 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..');
+
+/** Every .ts file below `dir`, relative to the repository root. */
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...sources(path));
+    else if (entry.name.endsWith('.ts')) out.push(path);
+  }
+  return out;
+}
+
+/** Import and re-export specifiers of a file, including dynamic imports. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const found: string[] = [];
+  for (const match of text.matchAll(
+    /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g,
+  )) {
+    found.push(match[1]!);
+  }
+  for (const match of text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    found.push(match[1]!);
+  }
+  return found;
+}
+
+function resolved(file: string, specifier: string): string {
+  return specifier.startsWith('.') ? relative(ROOT, join(ROOT, file, '..', specifier)) : specifier;
+}
+
+const production = (dir: string) => sources(dir).filter((f) => !f.endsWith('.test.ts'));
+const driverCore = production('driver').filter((f) => !f.startsWith('driver/adapters/'));
+
+describe('import boundaries', () => {
+  it.each(driverCore)(
+    'rule 1: %s (driver core) imports no node IO, execa, adapter or simulator',
+    (file) => {
+      const bad = importsOf(file).filter((s) => {
+        const target = resolved(file, s);
+        return (
+          s.startsWith('node:') ||
+          ['fs', 'child_process', 'os', 'path', 'fs/promises'].includes(s) ||
+          s === 'execa' ||
+          target.startsWith('driver/adapters/') ||
+          target.startsWith('simulator/')
+        );
+      });
+      expect(bad).toEqual([]);
+    },
+  );
+
+  it('rule 2: only the command runner imports execa', () => {
+    const users = [
+      ...production('driver'),
+      ...production('simulator'),
+      ...production('scenarios'),
+      ...production('tools'),
+    ].filter((f) => importsOf(f).includes('execa'));
+    expect(users).toEqual(['driver/adapters/command-runner.ts']);
+  });
+
+  it.each(production('simulator'))('rule 3: %s (simulator) imports no real adapter', (file) => {
+    expect(importsOf(file).filter((s) => resolved(file, s).startsWith('driver/adapters/'))).toEqual(
+      [],
+    );
+  });
+
+  it('sees the files it guards (the rules cannot pass vacuously)', () => {
+    expect(driverCore).toContain('driver/driver.ts');
+    expect(importsOf('driver/driver.ts').length).toBeGreaterThan(3);
+    expect(production('simulator')).toContain('simulator/state.ts');
+  });
+});
