@@ -145,9 +145,9 @@ export function truncate(path: string, size: number): string[] {
   return ['truncate', '-s', String(size), path];
 }
 
-/** `sfdisk -q [--sector-size N] PATH` with the script on stdin. */
-export function sfdisk(path: string, sectorSize?: number): string[] {
-  return ['sfdisk', '-q', ...(sectorSize ? ['--sector-size', String(sectorSize)] : []), path];
+/** `sfdisk -q PATH` with the script on stdin (2.38 has no --sector-size: use a loop device). */
+export function sfdisk(path: string): string[] {
+  return ['sfdisk', '-q', path];
 }
 
 /** `mkfs.TYPE -q -F [-b BLOCK] [-L LABEL] -d DIR PATH`: a filesystem filled from a folder. */
