@@ -1,0 +1,380 @@
+/**
+ * Minimal superblocks for fixture filesystems: enough for the driver's probe and for real
+ * blkid to recognise type, label and UUID, not enough for a kernel to mount.
+ */
+import { DriverError } from '../driver/errors.js';
+import { crc32c, crc32Update } from '../driver/core/crc32.js';
+import type { FilesystemSpec } from '../scenarios/fixtures/disk-spec.js';
+import type { SparseDisk } from './sparse-disk.js';
+
+/** Deterministic pseudo-random bytes, so the same spec always yields the same disk. */
+export function seededBytes(seed: string, length: number): Uint8Array {
+  // FNV-1a of the seed, then xorshift32: reproducible, not cryptographic.
+  let state = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) {
+    state = Math.imul(state ^ seed.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    out[i] = state & 0xff;
+  }
+  return out;
+}
+
+/** 16 seeded bytes shaped as a version 4 UUID. */
+export function seededUuid(seed: string): Uint8Array {
+  const bytes = seededBytes(seed, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  return bytes;
+}
+
+/** A seeded version 4 UUID in text form. */
+export function seededUuidText(seed: string): string {
+  return uuidText(seededUuid(seed));
+}
+
+function uuidText(bytes: Uint8Array): string {
+  const h = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const utf8 = new TextEncoder();
+
+function putText(target: Uint8Array, at: number, value: string, max: number, what: string): void {
+  const bytes = utf8.encode(value);
+  if (bytes.length > max) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to write a ${what} label '${value}': it is longer than ${max} bytes`,
+    );
+  }
+  target.set(bytes, at);
+}
+
+function putAscii(target: Uint8Array, at: number, value: string): void {
+  for (let i = 0; i < value.length; i++) target[at + i] = value.charCodeAt(i);
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function requireSize(size: number, minimum: number, type: string): void {
+  if (size < minimum) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to write a ${type} filesystem: its region of ${size} bytes is below the ${minimum} bytes it needs`,
+    );
+  }
+}
+
+function writeExt(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  fs: FilesystemSpec,
+  seed: string,
+): void {
+  requireSize(size, 64 * 1024, fs.type);
+  const sb = new Uint8Array(1024);
+  const dv = view(sb);
+  const blocks = Math.floor(size / 4096);
+  dv.setUint32(0, Math.max(16, Math.floor(blocks / 4)), true); // inodes
+  dv.setUint32(4, blocks % 2 ** 32, true);
+  dv.setUint32(24, 2, true); // log2(block size / 1024): 4 KiB blocks
+  dv.setUint32(28, 2, true);
+  dv.setUint32(32, 32768, true);
+  dv.setUint32(36, 32768, true);
+  dv.setUint32(40, 8192, true);
+  dv.setUint16(56, 0xef53, true);
+  dv.setUint16(58, 1, true); // cleanly unmounted
+  dv.setUint16(60, 1, true);
+  dv.setUint32(76, 1, true); // dynamic revision: UUID and label fields are valid
+  dv.setUint32(84, 11, true);
+  dv.setUint16(88, 256, true);
+  // The journal and the incompat features are what blkid tells ext2, ext3 and ext4 apart by.
+  const journal = fs.type === 'ext2' ? 0 : 0x4;
+  dv.setUint32(92, journal | 0x8 | 0x20, true); // + ext_attr, dir_index
+  dv.setUint32(96, fs.type === 'ext4' ? 0x2 | 0x40 | 0x80 | 0x200 : 0x2, true);
+  // No metadata_csum: blkid would then verify a checksum this sketch does not keep.
+  dv.setUint32(100, fs.type === 'ext4' ? 0x1 | 0x2 | 0x8 | 0x20 | 0x40 : 0x1 | 0x2, true);
+  sb.set(seededUuid(seed), 104);
+  if (fs.label) putText(sb, 120, fs.label, 16, fs.type);
+  if (fs.type === 'ext4') dv.setUint32(336, Math.floor(blocks / 2 ** 32), true); // blocks_count_hi
+  disk.write(offset + 1024, sb);
+}
+
+function writeXfs(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  fs: FilesystemSpec,
+  seed: string,
+): void {
+  requireSize(size, 64 * 4096, 'xfs');
+  const sb = new Uint8Array(512);
+  const dv = view(sb);
+  const blocks = Math.floor(size / 4096);
+  // blkid requires agcount × agblocks to cover the data blocks and the last AG to hold ≥ 64.
+  const agcount = Math.max(1, Math.ceil(blocks / 2 ** 30));
+  const agblocks = Math.ceil(blocks / agcount);
+  putAscii(sb, 0, 'XFSB');
+  dv.setUint32(4, 4096, false);
+  dv.setBigUint64(8, BigInt(blocks), false);
+  sb.set(seededUuid(seed), 32);
+  dv.setBigUint64(48, BigInt(Math.min(blocks - 1, 64)), false); // log start
+  dv.setBigUint64(56, 128n, false); // root inode
+  dv.setBigUint64(64, 129n, false);
+  dv.setBigUint64(72, 130n, false);
+  dv.setUint32(80, 1, false); // realtime extent: 1 block
+  dv.setUint32(84, agblocks, false);
+  dv.setUint32(88, agcount, false);
+  dv.setUint32(96, Math.min(512, blocks), false); // log blocks
+  dv.setUint16(100, 0x0004, false); // version 4: no CRC for blkid to verify
+  dv.setUint16(102, 512, false);
+  dv.setUint16(104, 256, false);
+  dv.setUint16(106, 16, false);
+  if (fs.label) putText(sb, 108, fs.label, 12, 'xfs');
+  sb[120] = 12; // log2 block size
+  sb[121] = 9; // log2 sector size
+  sb[122] = 8; // log2 inode size
+  sb[123] = 4; // log2 inodes per block
+  sb[124] = Math.ceil(Math.log2(agblocks));
+  sb[127] = 25; // max inode percentage
+  disk.write(offset, sb);
+}
+
+function writeBtrfs(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  fs: FilesystemSpec,
+  seed: string,
+): void {
+  requireSize(size, 1024 * 1024, 'btrfs');
+  const sb = new Uint8Array(4096);
+  const dv = view(sb);
+  const fsid = seededUuid(seed);
+  sb.set(fsid, 32);
+  dv.setBigUint64(48, 65536n, true); // this copy's byte offset
+  putAscii(sb, 64, '_BHRfS_M');
+  dv.setBigUint64(72, 1n, true); // generation
+  dv.setBigUint64(112, BigInt(size), true);
+  dv.setBigUint64(128, 6n, true); // root dir objectid
+  dv.setBigUint64(136, 1n, true); // devices
+  dv.setUint32(144, 4096, true);
+  dv.setUint32(148, 16384, true);
+  dv.setUint32(152, 16384, true);
+  dv.setUint32(156, 4096, true);
+  // dev_item: devid 1 spanning the region, with its own UUID and the fs UUID.
+  dv.setBigUint64(201, 1n, true);
+  dv.setBigUint64(209, BigInt(size), true);
+  dv.setUint32(225, 4096, true);
+  dv.setUint32(229, 4096, true);
+  dv.setUint32(233, 4096, true);
+  sb.set(seededUuid(`${seed}/dev`), 267);
+  sb.set(fsid, 283);
+  if (fs.label) putText(sb, 299, fs.label, 255, 'btrfs');
+  // Newer blkid verifies the superblock checksum (crc32c over everything after it).
+  dv.setUint32(0, crc32c(sb.subarray(32)), true);
+  disk.write(offset + 65536, sb);
+}
+
+function writeVfat(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  fs: FilesystemSpec,
+  seed: string,
+): void {
+  requireSize(size, 256 * 1024, 'vfat');
+  const total = Math.floor(size / 512);
+  // FAT12/16 up to 65524 clusters of ≤ 64 KiB; FAT32 beyond (as mkfs.vfat would choose).
+  let sectorsPerCluster = 1;
+  while (sectorsPerCluster < 128 && total / sectorsPerCluster > 65524) sectorsPerCluster *= 2;
+  const fat32 = total / sectorsPerCluster > 65524;
+  const reserved = fat32 ? 32 : 1;
+  const rootEntries = fat32 ? 0 : 512;
+  const rootSectors = (rootEntries * 32) / 512;
+  let fatSectors = 1;
+  let clusters = 0;
+  for (let i = 0; i < 8; i++) {
+    clusters = Math.floor((total - reserved - rootSectors - 2 * fatSectors) / sectorsPerCluster);
+    const bits = fat32 ? 32 : clusters < 4085 ? 12 : 16;
+    fatSectors = Math.ceil(((clusters + 2) * bits) / 8 / 512);
+  }
+  const fatBits = fat32 ? 32 : clusters < 4085 ? 12 : 16;
+  const boot = new Uint8Array(512);
+  const dv = view(boot);
+  boot.set([0xeb, 0x3c, 0x90]);
+  putAscii(boot, 3, 'mkfs.fat');
+  dv.setUint16(11, 512, true);
+  boot[13] = sectorsPerCluster;
+  dv.setUint16(14, reserved, true);
+  boot[16] = 2;
+  dv.setUint16(17, rootEntries, true);
+  if (total < 65536 && !fat32) dv.setUint16(19, total, true);
+  else dv.setUint32(32, total, true);
+  boot[21] = 0xf8;
+  if (!fat32) dv.setUint16(22, fatSectors, true);
+  dv.setUint16(24, 32, true);
+  dv.setUint16(26, 64, true);
+  const base = fat32 ? 64 : 36;
+  if (fat32) {
+    dv.setUint32(36, fatSectors, true);
+    dv.setUint32(44, 2, true); // root directory cluster
+    dv.setUint16(48, 1, true); // FSInfo sector
+    dv.setUint16(50, 6, true); // backup boot sector
+  }
+  boot[base] = 0x80;
+  boot[base + 2] = 0x29;
+  boot.set(seededBytes(seed, 4), base + 3);
+  // Case is kept (mkfs.fat would upper-case it) so `label:NAME` matches the declaration.
+  const label = fs.label ?? 'NO NAME';
+  if (label.length > 11) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to write a vfat label '${fs.label}': it is longer than 11 characters`,
+    );
+  }
+  putAscii(boot, base + 7, label.padEnd(11, ' '));
+  putAscii(boot, base + 18, `FAT${fatBits}`.padEnd(8, ' '));
+  boot[510] = 0x55;
+  boot[511] = 0xaa;
+  disk.write(offset, boot);
+  if (fat32) {
+    const info = new Uint8Array(512);
+    const iv = view(info);
+    putAscii(info, 0, 'RRaA');
+    putAscii(info, 484, 'rrAa');
+    iv.setUint32(488, 0xffffffff, true);
+    iv.setUint32(492, 0xffffffff, true);
+    info[510] = 0x55;
+    info[511] = 0xaa;
+    disk.write(offset + 512, info);
+    disk.write(offset + 6 * 512, boot);
+  }
+  // Media byte and end-of-chain markers open every FAT copy (cluster 2 is FAT32's root).
+  const head =
+    fatBits === 12
+      ? Uint8Array.of(0xf8, 0xff, 0xff)
+      : fatBits === 16
+        ? Uint8Array.of(0xf8, 0xff, 0xff, 0xff)
+        : Uint8Array.of(0xf8, 0xff, 0xff, 0x0f, 0xff, 0xff, 0xff, 0x0f, 0xff, 0xff, 0xff, 0x0f);
+  for (let copy = 0; copy < 2; copy++) {
+    disk.write(offset + (reserved + copy * fatSectors) * 512, head);
+  }
+  if (fs.label) {
+    // blkid's LABEL comes from the root directory's volume-label entry, not the boot sector.
+    const entry = new Uint8Array(32);
+    putAscii(entry, 0, label.padEnd(11, ' '));
+    entry[11] = 0x08;
+    // FAT12/16 keep it after the FATs; FAT32 in cluster 2, which starts at the same place.
+    const rootDir = reserved + 2 * fatSectors;
+    disk.write(offset + rootDir * 512, entry);
+  }
+}
+
+function writeSwap(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  fs: FilesystemSpec,
+  seed: string,
+): void {
+  requireSize(size, 10 * 4096, 'swap');
+  const page = new Uint8Array(4096);
+  const dv = view(page);
+  dv.setUint32(1024, 1, true); // version
+  dv.setUint32(1028, Math.floor(size / 4096) - 1, true); // last page
+  page.set(seededUuid(seed), 1036);
+  if (fs.label) putText(page, 1052, fs.label, 16, 'swap');
+  putAscii(page, 4086, 'SWAPSPACE2');
+  disk.write(offset, page);
+}
+
+function writeLuks(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  fs: FilesystemSpec,
+  seed: string,
+): void {
+  requireSize(size, 32 * 1024, 'luks');
+  const header = new Uint8Array(512);
+  const dv = view(header);
+  putAscii(header, 0, 'LUKS\xba\xbe');
+  dv.setUint16(6, 2, false);
+  dv.setBigUint64(8, 16384n, false); // header size
+  dv.setBigUint64(16, 1n, false); // sequence id
+  if (fs.label) putText(header, 24, fs.label, 47, 'LUKS');
+  putAscii(header, 72, 'sha256');
+  header.set(seededBytes(`${seed}/salt`, 64), 104);
+  putAscii(header, 168, uuidText(seededUuid(seed)));
+  // hdr_offset (256) stays 0: blkid requires it to match where the header sits.
+  disk.write(offset, header);
+}
+
+function writeLvm2(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  _fs: FilesystemSpec,
+  seed: string,
+): void {
+  requireSize(size, 2 * 1024 * 1024, 'lvm2');
+  const label = new Uint8Array(512);
+  const dv = view(label);
+  putAscii(label, 0, 'LABELONE');
+  dv.setBigUint64(8, 1n, true); // the sector this label sits in
+  dv.setUint32(20, 32, true); // offset of the PV header
+  putAscii(label, 24, 'LVM2 001');
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  const id = Array.from(seededBytes(seed, 32), (b) => alphabet[b % alphabet.length]).join('');
+  putAscii(label, 32, id);
+  dv.setBigUint64(64, BigInt(size), true);
+  dv.setBigUint64(72, 1024n * 1024n, true); // data area from 1 MiB
+  dv.setBigUint64(104, 4096n, true); // metadata area
+  dv.setBigUint64(112, 1024n * 1024n - 4096n, true);
+  // LVM's CRC is the IEEE polynomial seeded with 0xf597a6cf and no final inversion.
+  dv.setUint32(16, crc32Update(0xf597a6cf, label.subarray(20)), true);
+  disk.write(offset + 512, label);
+}
+
+const WRITERS = {
+  ext2: writeExt,
+  ext3: writeExt,
+  ext4: writeExt,
+  xfs: writeXfs,
+  btrfs: writeBtrfs,
+  vfat: writeVfat,
+  swap: writeSwap,
+  luks: writeLuks,
+  lvm2: writeLvm2,
+} as const;
+
+/**
+ * Writes the signature blocks of `fs` into `[offset, offset + size)` of `disk`; `seed` makes
+ * UUIDs and serial numbers reproducible.
+ */
+export function writeFilesystem(
+  disk: SparseDisk,
+  offset: number,
+  size: number,
+  fs: FilesystemSpec,
+  seed: string,
+): void {
+  const writer = WRITERS[fs.type];
+  if (!writer) {
+    throw new DriverError(
+      'NotModelled',
+      `Failed to write a filesystem: type '${String(fs.type)}' is not modelled`,
+    );
+  }
+  writer(disk, offset, size, fs, seed);
+}
