@@ -1,4 +1,5 @@
 import { getDiskInfo, getRootBdm, type DiskMapping } from './nova/blockinfo.js';
+import type { NovaConf } from './nova/conf.js';
 import {
   normalizeBlockDeviceInfo,
   normalizeImageMeta,
@@ -57,8 +58,8 @@ export interface LxcDriverOptions {
   rootPartition?: string;
   /** Host architecture, for `dps` (the Discoverable Partitions root type). Default x86_64. */
   hostArch?: string;
-  /** nova.conf flags blockinfo reads (e.g. `{ libvirt: { disk_prefix: 'sd' } }`). */
-  flags?: Record<string, Record<string, unknown>>;
+  /** nova.conf options blockinfo reads (e.g. `{ libvirt: { disk_prefix: 'sd' } }`). */
+  flags?: NovaConf;
   /** How long destroy waits for a domain to stop, in ms. Default 30 s. */
   destroyTimeoutMs?: number;
   logger?: Logger;
@@ -109,7 +110,7 @@ export class LxcDriver {
     };
     if (this.idMaps.uid.length === 0 || this.idMaps.gid.length === 0) {
       this.log.warn(
-        'Running libvirt-lxc without user namespaces is dangerous. Containers spawned by Nova will be run as the host\'s root user. It is highly suggested that user namespaces be used in a public or multi-tenant environment.',
+        "Running libvirt-lxc without user namespaces is dangerous. Containers spawned by Nova will be run as the host's root user. It is highly suggested that user namespaces be used in a public or multi-tenant environment.",
       );
     }
     this.hostPolicy =
@@ -220,7 +221,10 @@ export class LxcDriver {
     bdi: BlockDeviceInfo,
     powerOn: boolean,
   ): Promise<void> {
-    const diskInfo = getDiskInfo('lxc', inst, meta, bdi, { flags: this.options.flags ?? {} });
+    const diskInfo = getDiskInfo(
+      { virt_type: 'lxc', instance: inst, image_meta: meta, block_device_info: bdi },
+      { conf: this.options.flags ?? {}, host_arch: this.options.hostArch ?? 'x86_64' },
+    );
     const volumes = bdi.block_device_mapping ?? [];
     const root = getRootBdm(volumes) as DriverBdm | null;
     const disks: DomainDiskSpec[] = [];
@@ -249,7 +253,9 @@ export class LxcDriver {
       }
     } catch (error) {
       await this.disks.afterStart(inst.system_metadata, false).catch((e: unknown) => {
-        this.log.error('Failed to tear down the container rootfs after a failed start', { error: String(e) });
+        this.log.error('Failed to tear down the container rootfs after a failed start', {
+          error: String(e),
+        });
       });
       throw error;
     }
@@ -274,7 +280,7 @@ export class LxcDriver {
         throw new DriverError(
           'InvalidInput',
           'Failed to read block_device_info: the root volume (boot_index 0) has no connection_info',
-          { hint: 'Pass the BDM as Nova builds it, with the volume\'s connection_info.' },
+          { hint: "Pass the BDM as Nova builds it, with the volume's connection_info." },
         );
       }
       return { kind: 'volume', connectionInfo };
@@ -370,9 +376,13 @@ export class LxcDriver {
         throw error;
       }
       if (this.host.clock.now() >= deadline) {
-        throw new DriverError('Timeout', `Failed to destroy domain ${name}: it is still running after ${this.options.destroyTimeoutMs ?? 30_000} ms`, {
-          hint: 'Check the container\'s processes (virsh -c lxc:/// dominfo); destroy again once it stops.',
-        });
+        throw new DriverError(
+          'Timeout',
+          `Failed to destroy domain ${name}: it is still running after ${this.options.destroyTimeoutMs ?? 30_000} ms`,
+          {
+            hint: "Check the container's processes (virsh -c lxc:/// dominfo); destroy again once it stops.",
+          },
+        );
       }
       await this.host.clock.sleep(500);
     }
@@ -402,21 +412,33 @@ export class LxcDriver {
     }
   }
 
-  private async rollbackSpawn(inst: Instance, bdi: BlockDeviceInfo, removeDir: boolean): Promise<void> {
+  private async rollbackSpawn(
+    inst: Instance,
+    bdi: BlockDeviceInfo,
+    removeDir: boolean,
+  ): Promise<void> {
     const steps: [string, () => Promise<void>][] = [
       ['stop the domain', () => this.stopDomain(inst.name)],
-      ['release the rootfs', () => this.disks.release(inst.system_metadata, `${this.instanceDir(inst)}/rootfs`)],
+      [
+        'release the rootfs',
+        () => this.disks.release(inst.system_metadata, `${this.instanceDir(inst)}/rootfs`),
+      ],
       ['disconnect volumes', () => this.disconnectVolumes(bdi, true)],
       ['undefine the domain', () => this.undefineIfDefined(inst.name)],
     ];
     if (removeDir) {
-      steps.push(['remove the instance directory', () => this.host.files.removeTree(this.instanceDir(inst))]);
+      steps.push([
+        'remove the instance directory',
+        () => this.host.files.removeTree(this.instanceDir(inst)),
+      ]);
     }
     for (const [what, step] of steps) {
       try {
         await step();
       } catch (error) {
-        this.log.error(`Failed to ${what} while rolling back a failed spawn`, { error: String(error) });
+        this.log.error(`Failed to ${what} while rolling back a failed spawn`, {
+          error: String(error),
+        });
       }
     }
   }
@@ -428,7 +450,10 @@ function connectionInfoOf(bdm: DriverBdm): ConnectionInfo | undefined {
     try {
       info = JSON.parse(info) as DriverBdm['connection_info'];
     } catch {
-      throw new DriverError('InvalidInput', 'Failed to read block_device_info: connection_info is not valid JSON');
+      throw new DriverError(
+        'InvalidInput',
+        'Failed to read block_device_info: connection_info is not valid JSON',
+      );
     }
   }
   if (info === null || info === undefined || typeof info !== 'object') {
@@ -440,8 +465,15 @@ function connectionInfoOf(bdm: DriverBdm): ConnectionInfo | undefined {
 function diskSpecFor(bdm: DriverBdm, devicePath: string, mapping: DiskMapping): DomainDiskSpec {
   const name = bdm.mount_device ?? bdm.device_name ?? null;
   const info = mapping.get(name);
-  const targetDev = info?.dev ?? (name ? name.replace(/^\/dev\//, '') : devicePath.replace(/^\/dev\//, ''));
-  return { sourceDev: devicePath, targetDev, bus: info?.bus ?? 'lxc', driverType: 'raw', cache: 'none' };
+  const targetDev =
+    info?.dev ?? (name ? name.replace(/^\/dev\//, '') : devicePath.replace(/^\/dev\//, ''));
+  return {
+    sourceDev: devicePath,
+    targetDev,
+    bus: info?.bus ?? 'lxc',
+    driverType: 'raw',
+    cache: 'none',
+  };
 }
 
 function instanceNotFound(uuid: string, cause: unknown): DriverError {

@@ -28,7 +28,9 @@ export class SimulatedHypervisor implements Hypervisor {
         { details: { argv } },
       );
     }
-    const clash = [...this.state.domains.values()].find((d) => d.uuid === spec.uuid && d.name !== spec.name);
+    const clash = [...this.state.domains.values()].find(
+      (d) => d.uuid === spec.uuid && d.name !== spec.name,
+    );
     if (clash) {
       throw new DriverError(
         'AlreadyExists',
@@ -59,11 +61,25 @@ export class SimulatedHypervisor implements Hypervisor {
     const argv = ['virsh', '-c', URI, 'start', name];
     const domain = this.get(name, argv, 'start domain');
     if (domain.state === 'running') {
-      throw virshFailed('FailedPrecondition', argv, 'start domain', 'start', name, 'Requested operation is not valid: domain is already running');
+      throw virshFailed(
+        'FailedPrecondition',
+        argv,
+        'start domain',
+        'start',
+        name,
+        'Requested operation is not valid: domain is already running',
+      );
     }
     for (const disk of domain.spec.disks) {
       if (!this.state.isBlockDevice(disk.sourceDev)) {
-        throw virshFailed('NotFound', argv, 'start domain', 'start', name, `Cannot access storage file '${disk.sourceDev}': No such file or directory`);
+        throw virshFailed(
+          'NotFound',
+          argv,
+          'start domain',
+          'start',
+          name,
+          `Cannot access storage file '${disk.sourceDev}': No such file or directory`,
+        );
       }
     }
     const rootDir = posix.resolve('/', domain.spec.rootfsDir);
@@ -74,7 +90,10 @@ export class SimulatedHypervisor implements Hypervisor {
       if (!exists(where.tree, posix.join(where.rel, init))) {
         throw lxcNoInit(argv, name, init);
       }
-      throw notModelled(`start of domain '${name}'`, `a container root that is not a mounted filesystem (${rootDir})`);
+      throw notModelled(
+        `start of domain '${name}'`,
+        `a container root that is not a mounted filesystem (${rootDir})`,
+      );
     }
     const fs = where.mount.fs;
     if (!exists(fs.tree, init)) {
@@ -86,8 +105,10 @@ export class SimulatedHypervisor implements Hypervisor {
     domain.state = 'running';
     for (const effect of effects) {
       if (effect.kind === 'write') {
-        fs.tree.mkdirSync(posix.dirname(effect.path), { recursive: true });
-        fs.tree.writeFileSync(effect.path, effect.content);
+        // busybox's `printf > path` fails on a missing parent and the script goes on.
+        if (exists(fs.tree, posix.dirname(effect.path))) {
+          fs.tree.writeFileSync(effect.path, effect.content);
+        }
       } else if (effect.kind === 'exit') {
         this.stop(domain);
       }
@@ -98,7 +119,14 @@ export class SimulatedHypervisor implements Hypervisor {
     const argv = ['virsh', '-c', URI, 'destroy', name];
     const domain = this.get(name, argv, 'destroy domain');
     if (domain.state !== 'running') {
-      throw virshFailed('FailedPrecondition', argv, 'destroy domain', 'destroy', name, 'Requested operation is not valid: domain is not running');
+      throw virshFailed(
+        'FailedPrecondition',
+        argv,
+        'destroy domain',
+        'destroy',
+        name,
+        'Requested operation is not valid: domain is not running',
+      );
     }
     this.stop(domain);
   }
@@ -126,7 +154,10 @@ export class SimulatedHypervisor implements Hypervisor {
     const domain = this.get(name, ['virsh', '-c', URI, 'dominfo', name], 'read container root');
     const root = domain.namespace.find((m) => m.target === '/');
     if (domain.state !== 'running' || !root) {
-      throw new DriverError('FailedPrecondition', `Failed to read container root of '${name}': domain is not running`);
+      throw new DriverError(
+        'FailedPrecondition',
+        `Failed to read container root of '${name}': domain is not running`,
+      );
     }
     return toEntry(root);
   }
@@ -150,7 +181,12 @@ export class SimulatedHypervisor implements Hypervisor {
 }
 
 function describe(domain: SimDomain): DomainInfo {
-  return { name: domain.name, uuid: domain.uuid, state: domain.state, persistent: domain.persistent };
+  return {
+    name: domain.name,
+    uuid: domain.uuid,
+    state: domain.state,
+    persistent: domain.persistent,
+  };
 }
 
 function exists(tree: SimDomain['namespace'][number]['fs']['tree'], path: string): boolean {
