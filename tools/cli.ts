@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isDriverError } from '../driver/errors.js';
+import { registerBlockinfoCommand } from './commands/blockinfo.js';
 
 /** Builds the `nova-lxc` command tree. */
 export function buildProgram(): Command {
@@ -9,6 +10,7 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError();
+  registerBlockinfoCommand(program);
   return program;
 }
 
