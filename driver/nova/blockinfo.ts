@@ -53,18 +53,7 @@ import {
   type ImageMeta,
   type ImageMetaProps,
 } from './model.js';
-import {
-  dictGet,
-  isDict,
-  or,
-  pyEq,
-  pyGe,
-  pyGt,
-  pyStr,
-  pyStrPlusOne,
-  truthy,
-  type PyDict,
-} from './py.js';
+import { dictGet, isDict, or, pyGe, pyGt, pyStr, pyStrPlusOne, truthy, type PyDict } from './py.js';
 
 /** One guest disk: bus, device name (None for lxc), type, and optional format/boot index. */
 export interface DiskInfo {
