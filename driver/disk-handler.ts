@@ -1,4 +1,8 @@
-import { chooseRootFilesystem, type RootChoice, type RootPartitionPolicy } from './core/root-choice.js';
+import {
+  chooseRootFilesystem,
+  type RootChoice,
+  type RootPartitionPolicy,
+} from './core/root-choice.js';
 import {
   clearRootfsRecord,
   isSameLoop,
@@ -52,7 +56,9 @@ export class LxcDiskHandler {
       throw new DriverError(
         'AlreadyExists',
         `Failed to set up container rootfs: ${mountPoint} already has ${mounted.source} mounted`,
-        { hint: 'Destroy the instance first, or unmount that directory if nothing should be there.' },
+        {
+          hint: 'Destroy the instance first, or unmount that directory if nothing should be there.',
+        },
       );
     }
     await this.host.files.ensureDir(mountPoint);
@@ -102,11 +108,43 @@ export class LxcDiskHandler {
       await this.releaseQuietly(request.systemMetadata, record, 'setup failed');
       if (connectedVolume) {
         await this.host.volumes.disconnect(connectedVolume).catch((e: unknown) => {
-          this.log.warn('Failed to disconnect root volume after a failed setup', { error: String(e) });
+          this.log.warn('Failed to disconnect root volume after a failed setup', {
+            error: String(e),
+          });
         });
       }
       throw error;
     }
+  }
+
+  /**
+   * The pre/post pair around domain creation: sets up the rootfs, runs `create`, then asks the
+   * hypervisor whether `domain` runs. Running: only the host namespace's mount goes (the
+   * container keeps its copy). Not running, or `create` failed: everything is released.
+   * `create`'s error is the one that leaves; a failed release is logged, not masked over it.
+   */
+  async around<T>(request: RootfsRequest, domain: string, create: () => Promise<T>): Promise<T> {
+    await this.setup(request);
+    let result: T;
+    try {
+      result = await create();
+    } catch (error) {
+      await this.afterStart(request.systemMetadata, false).catch((e: unknown) => {
+        this.log.error('Failed to tear down the container rootfs after a failed start', {
+          error: String(e),
+        });
+      });
+      throw error;
+    }
+    const state = await this.host.hypervisor.info(domain).then(
+      (info) => info.state,
+      (error: unknown) => {
+        if (hasCode(error, 'NotFound')) return undefined;
+        throw error;
+      },
+    );
+    await this.afterStart(request.systemMetadata, state === 'running');
+    return result;
   }
 
   /**
@@ -231,7 +269,9 @@ export class LxcDiskHandler {
   /** Releases one recorded device; returns false when it must stay (busy, deferred). */
   private async releaseDevice(device: AttachedDevice): Promise<boolean> {
     if (device.kind === 'loop') {
-      const current = (await this.host.blockDevices.listLoops()).find((l) => l.device === device.device);
+      const current = (await this.host.blockDevices.listLoops()).find(
+        (l) => l.device === device.device,
+      );
       if (!current) {
         return true;
       }
@@ -262,7 +302,9 @@ export class LxcDiskHandler {
       return true;
     }
     if (current.file !== device.file) {
-      this.log.warn(`Not releasing ${device.device}: it now serves ${current.file}, not ${device.file}`);
+      this.log.warn(
+        `Not releasing ${device.device}: it now serves ${current.file}, not ${device.file}`,
+      );
       return true;
     }
     try {
@@ -283,7 +325,9 @@ export class LxcDiskHandler {
       writeRootfsRecord(systemMetadata, record);
       await this.release(systemMetadata, record.mountPoint);
     } catch (error) {
-      this.log.error(`Failed to release the container rootfs after ${why}`, { error: String(error) });
+      this.log.error(`Failed to release the container rootfs after ${why}`, {
+        error: String(error),
+      });
     }
   }
 }

@@ -236,30 +236,20 @@ export class LxcDriver {
       disks.push(diskSpecFor(bdm, connected.devicePath, diskInfo.mapping));
     }
     const xml = buildLxcDomainXml(this.domainSpec(inst, disks));
-    await this.disks.setup({
+    const request = {
       instanceDir: this.instanceDir(inst),
       systemMetadata: inst.system_metadata,
       source: this.rootSource(inst, root),
       ...this.policyFor(meta, inst),
       arch: this.options.hostArch ?? 'x86_64',
       idMaps: this.idMaps,
-    });
-    let running = false;
-    try {
+    };
+    const running = await this.disks.around(request, inst.name, async () => {
       await this.host.hypervisor.define(xml);
-      if (powerOn) {
-        await this.host.hypervisor.start(inst.name);
-        running = (await this.host.hypervisor.info(inst.name)).state === 'running';
-      }
-    } catch (error) {
-      await this.disks.afterStart(inst.system_metadata, false).catch((e: unknown) => {
-        this.log.error('Failed to tear down the container rootfs after a failed start', {
-          error: String(e),
-        });
-      });
-      throw error;
-    }
-    await this.disks.afterStart(inst.system_metadata, running);
+      if (!powerOn) return false;
+      await this.host.hypervisor.start(inst.name);
+      return (await this.host.hypervisor.info(inst.name)).state === 'running';
+    });
     if (powerOn && !running) {
       const state = await this.host.hypervisor.info(inst.name).then(
         (i) => i.state,
