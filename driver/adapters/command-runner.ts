@@ -78,6 +78,45 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   dd: 'coreutils',
 };
 
+/** How a command failed without an exit code. */
+export interface SpawnFailure {
+  kind: 'missing' | 'timeout' | 'other';
+  message: string;
+  cause?: unknown;
+  stdout?: string;
+  stderr?: string;
+}
+
+/** Builds the CommandError for a command that never produced an exit code. */
+export function spawnFailure(
+  argv: readonly string[],
+  options: RunOptions,
+  failure: SpawnFailure,
+): CommandError {
+  const file = argv[0] ?? 'command';
+  const code: ErrorCode =
+    failure.kind === 'timeout'
+      ? 'Timeout'
+      : failure.kind === 'missing'
+        ? 'Unsupported'
+        : 'CommandFailed';
+  const reason =
+    failure.kind === 'timeout'
+      ? `timed out after ${options.timeoutMs} ms`
+      : failure.kind === 'missing'
+        ? `${file} is not installed`
+        : failure.message;
+  const pkg = TOOL_PACKAGES[file];
+  return new CommandError(code, `Failed to ${options.action ?? `run ${file}`}: ${reason}`, {
+    argv: [...argv],
+    exitCode: undefined,
+    stdout: failure.stdout ?? '',
+    stderr: failure.stderr ?? '',
+    cause: failure.cause,
+    ...(failure.kind === 'missing' && pkg ? { hint: `Install the Debian package ${pkg}.` } : {}),
+  });
+}
+
 /** Runs commands with execa: no shell, output captured, UTF-8. */
 export class ExecaCommandRunner implements CommandRunner {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
@@ -100,26 +139,13 @@ export class ExecaCommandRunner implements CommandRunner {
     const stdout = String(result.stdout ?? '');
     const stderr = String(result.stderr ?? '');
     if (result.failed && result.exitCode === undefined) {
-      // Spawn failure or timeout: the tool never produced an exit code.
       const missing = (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-      const code: ErrorCode = result.timedOut
-        ? 'Timeout'
-        : missing
-          ? 'Unsupported'
-          : 'CommandFailed';
-      const reason = result.timedOut
-        ? `timed out after ${options.timeoutMs} ms`
-        : missing
-          ? `${file} is not installed`
-          : (result.shortMessage ?? 'could not start');
-      const pkg = TOOL_PACKAGES[file];
-      throw new CommandError(code, `Failed to ${options.action ?? `run ${file}`}: ${reason}`, {
-        argv: [...argv],
-        exitCode: undefined,
+      throw spawnFailure(argv, options, {
+        kind: result.timedOut ? 'timeout' : missing ? 'missing' : 'other',
+        message: result.shortMessage ?? 'could not start',
+        cause: result.cause ?? result,
         stdout,
         stderr,
-        cause: result.cause ?? result,
-        ...(missing && pkg ? { hint: `Install the Debian package ${pkg}.` } : {}),
       });
     }
     const exitCode = result.exitCode ?? 0;
