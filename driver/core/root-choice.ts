@@ -128,7 +128,7 @@ async function chooseWhole(
   policy: RootPartitionPolicy,
 ): Promise<RootChoice> {
   if (policy.kind === 'number' || policy.kind === 'dps') {
-    const wanted = policy.kind === 'number' ? `partition ${policy.number}` : 'a DPS root partition';
+    const wanted = policy.kind === 'number' ? `partition ${policy.number}` : 'DPS root partition';
     noRoot(device, `it holds no partition table, so there is no ${wanted}`, { policy });
   }
   const probe = await probeFilesystem(reader, 0);
