@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import type { HarnessFactory } from '../helpers/harness.js';
+import {
+  BLANK_DISK,
+  P1,
+  eventually,
+  partitionedDisk,
+  rootfsDisk,
+  useHarness,
+} from './contract-helpers.js';
+
+const loopNumber = (device: string) => Number(/\d+$/.exec(device)?.[0]);
+
+/** The BlockDevices port's documented semantics, for every backend. */
+export function describeBlockDevicesContract(makeHarness: HarnessFactory): void {
+  describe('BlockDevices contract', () => {
+    const harness = useHarness(makeHarness);
+
+    it('attaches a partition by offset and size limit and reads its bytes through the loop device', async () => {
+      const h = harness();
+      const disk = await h.makeDiskFile(partitionedDisk(), 'mbr');
+      const loop = await h.host.blockDevices.attachLoop(disk, {
+        offset: P1.start * 512,
+        sizeLimit: P1.size * 512,
+      });
+      expect(loop).toMatchObject({
+        device: expect.stringMatching(/^\/dev\/loop\d+$/),
+        backingFile: disk,
+        offset: P1.start * 512,
+        sizeLimit: P1.size * 512,
+        readOnly: false,
+        sectorSize: 512,
+        autoclear: false,
+      });
+      // ext4's superblock magic 0xEF53 sits at byte 1080 of the filesystem, little-endian.
+      expect([...(await h.host.blockDevices.read(loop.device, 1080, 2))]).toEqual([0x53, 0xef]);
+      expect(await h.host.blockDevices.geometry(loop.device)).toEqual({
+        size: P1.size * 512,
+        logicalSectorSize: 512,
+      });
+      expect(await h.host.blockDevices.listLoops()).toContainEqual(loop);
+      await h.host.blockDevices.detachLoop(loop.device);
+    });
+
+    it('attaches to the lowest free device', async () => {
+      const h = harness();
+      const disk = await h.makeDiskFile(BLANK_DISK);
+      const first = await h.host.blockDevices.attachLoop(disk);
+      const second = await h.host.blockDevices.attachLoop(disk);
+      expect(loopNumber(second.device)).toBeGreaterThan(loopNumber(first.device));
+      await h.host.blockDevices.detachLoop(first.device);
+      const third = await h.host.blockDevices.attachLoop(disk, { readOnly: true });
+      expect(third).toMatchObject({ device: first.device, readOnly: true });
+      await h.host.blockDevices.detachLoop(second.device);
+      await h.host.blockDevices.detachLoop(third.device);
+    });
+
+    it('fails a second detach with NotFound', async () => {
+      const h = harness();
+      const loop = await h.host.blockDevices.attachLoop(await h.makeDiskFile(BLANK_DISK));
+      await h.host.blockDevices.detachLoop(loop.device);
+      await expect(h.host.blockDevices.detachLoop(loop.device)).rejects.toMatchObject({
+        code: 'NotFound',
+      });
+      expect((await h.host.blockDevices.listLoops()).map((l) => l.device)).not.toContain(
+        loop.device,
+      );
+    });
+
+    it('reports a detach of a mounted device as Busy and frees it on unmount (autoclear)', async () => {
+      const h = harness();
+      const loop = await h.host.blockDevices.attachLoop(await h.makeDiskFile(rootfsDisk()));
+      const target = await h.makeDir('busy');
+      await h.host.mounts.mount(loop.device, target, { fstype: 'ext4' });
+      await expect(h.host.blockDevices.detachLoop(loop.device)).rejects.toMatchObject({
+        code: 'Busy',
+      });
+      expect(await h.host.blockDevices.listLoops()).toContainEqual({ ...loop, autoclear: true });
+      await h.host.mounts.unmount(target);
+      expect(
+        await eventually(h, async () =>
+          (await h.host.blockDevices.listLoops()).every((l) => l.device !== loop.device),
+        ),
+      ).toBe(true);
+    });
+
+    it('fails to attach a missing file with NotFound', async () => {
+      const h = harness();
+      const dir = await h.makeDir();
+      await expect(h.host.blockDevices.attachLoop(`${dir}/missing.img`)).rejects.toMatchObject({
+        code: 'NotFound',
+      });
+    });
+
+    it('reads short at the end of a file and reports its geometry', async () => {
+      const h = harness();
+      const disk = await h.makeDiskFile({ size: '1M', table: 'none' });
+      expect(await h.host.blockDevices.geometry(disk)).toEqual({
+        size: 1024 * 1024,
+        logicalSectorSize: 512,
+      });
+      expect((await h.host.blockDevices.read(disk, 1024 * 1024 - 10, 100)).length).toBe(10);
+      await expect(h.host.blockDevices.geometry(`${disk}.missing`)).rejects.toMatchObject({
+        code: 'NotFound',
+      });
+    });
+  });
+}

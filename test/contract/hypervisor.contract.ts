@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { BackendHarness, HarnessFactory } from '../helpers/harness.js';
+import type { InitSpec } from '../../scenarios/fixtures/disk-spec.js';
+import { domainName, domainXml, eventually, rootfsDisk, useHarness } from './contract-helpers.js';
+
+/** Mounts a fresh rootfs disk at `<instance>/rootfs` and defines a domain on it. */
+async function definedOnRootfs(h: BackendHarness, init: InitSpec | null) {
+  const disk = await h.makeDiskFile(
+    init === null
+      ? { size: '32M', table: 'none', filesystem: { type: 'ext4', files: { '/etc/x': 'x' } } }
+      : rootfsDisk(init),
+    'rootfs',
+  );
+  const loop = await h.host.blockDevices.attachLoop(disk);
+  const name = domainName();
+  const instanceDir = `${h.instancesPath}/${name}`;
+  const rootfs = `${instanceDir}/rootfs`;
+  await h.host.files.ensureDir(rootfs);
+  await h.host.mounts.mount(loop.device, rootfs, { fstype: 'ext4' });
+  const xml = domainXml(name, instanceDir);
+  const info = await h.host.hypervisor.define(xml);
+  const release = async () => {
+    await h.host.mounts.unmount(rootfs).catch(() => undefined);
+    await h.host.blockDevices.detachLoop(loop.device);
+  };
+  return { disk, loop, name, rootfs, info, xml, release };
+}
+
+/** The Hypervisor port's documented semantics, for every backend. */
+export function describeHypervisorContract(makeHarness: HarnessFactory): void {
+  describe('Hypervisor contract', () => {
+    const harness = useHarness(makeHarness);
+
+    it('defines, starts, destroys and undefines a domain, reporting each state', async () => {
+      const h = harness();
+      const { name, info, loop, release } = await definedOnRootfs(h, { then: 'run' });
+      expect(info).toEqual({
+        name,
+        uuid: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        state: 'shut off',
+        persistent: true,
+      });
+      expect(await h.host.hypervisor.list()).toContainEqual(info);
+      await h.host.hypervisor.start(name);
+      expect(await h.host.hypervisor.info(name)).toEqual({ ...info, state: 'running' });
+      expect(await h.host.hypervisor.containerRoot(name)).toMatchObject({
+        source: loop.device,
+        target: '/',
+        fstype: 'ext4',
+      });
+      await expect(h.host.hypervisor.start(name)).rejects.toMatchObject({
+        code: 'FailedPrecondition',
+      });
+      await h.host.hypervisor.destroy(name);
+      expect((await h.host.hypervisor.info(name)).state).toBe('shut off');
+      await expect(h.host.hypervisor.destroy(name)).rejects.toMatchObject({
+        code: 'FailedPrecondition',
+      });
+      await expect(h.host.hypervisor.containerRoot(name)).rejects.toMatchObject({
+        code: 'FailedPrecondition',
+      });
+      await h.host.hypervisor.undefine(name);
+      await expect(h.host.hypervisor.info(name)).rejects.toMatchObject({ code: 'NotFound' });
+      expect((await h.host.hypervisor.list()).map((d) => d.name)).not.toContain(name);
+      await release();
+    });
+
+    it('redefines the same domain safely', async () => {
+      const h = harness();
+      const { info, xml, release } = await definedOnRootfs(h, { then: 'run' });
+      expect(await h.host.hypervisor.define(xml)).toEqual(info);
+      await h.host.hypervisor.undefine(info.name);
+      await release();
+    });
+
+    it('runs the container init, whose writes land in the image after the host unmounts', async () => {
+      const h = harness();
+      const init: InitSpec = { writes: [{ path: '/marker', content: 'started' }], then: 'run' };
+      const { name, rootfs, disk, release } = await definedOnRootfs(h, init);
+      await h.host.hypervisor.start(name);
+      expect(await eventually(h, () => h.host.files.exists(`${rootfs}/marker`))).toBe(true);
+      // Nova's "clean the lxc namespace": the host unmounts while the container keeps running.
+      await h.host.mounts.unmount(rootfs);
+      expect((await h.host.hypervisor.info(name)).state).toBe('running');
+      await h.host.hypervisor.destroy(name);
+      await h.host.hypervisor.undefine(name);
+      await release();
+      expect(await h.readFileOnDisk(disk, null, '/marker')).toBe('started');
+    });
+
+    it('fails to start a container without /sbin/init with libvirt_lxc startup error', async () => {
+      const h = harness();
+      const { name, release } = await definedOnRootfs(h, null);
+      const failure = h.host.hypervisor.start(name);
+      await expect(failure).rejects.toMatchObject({
+        code: 'FailedPrecondition',
+        message: expect.stringContaining(
+          "cannot find init path '/sbin/init' relative to container root",
+        ),
+      });
+      expect((await h.host.hypervisor.info(name)).state).toBe('shut off');
+      await h.host.hypervisor.undefine(name);
+      await release();
+    });
+
+    it.each([
+      ['start', 'NotFound'],
+      ['destroy', 'NotFound'],
+      ['undefine', 'NotFound'],
+      ['info', 'NotFound'],
+      ['containerRoot', 'NotFound'],
+    ] as const)('fails %s of an unknown domain with %s', async (method, code) => {
+      const h = harness();
+      await expect(h.host.hypervisor[method](domainName())).rejects.toMatchObject({ code });
+    });
+
+    it('rejects XML without a name with InvalidInput', async () => {
+      const h = harness();
+      await expect(h.host.hypervisor.define("<domain type='lxc'/>")).rejects.toMatchObject({
+        code: 'InvalidInput',
+      });
+    });
+  });
+}
