@@ -10,7 +10,7 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['driver/**/*.ts', 'simulator/**/*.ts'],
-      exclude: ['**/*.test.ts', 'driver/adapters/**', 'driver/ports/**'],
+      exclude: ['**/*.test.ts', 'driver/ports/**'],
       reporter: ['text-summary', 'text'],
       thresholds: { lines: 90 },
     },
