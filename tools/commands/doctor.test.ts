@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { runDoctor, type DoctorProbes } from './doctor.js';
+
+const HYBRID = [
+  '27 1 254:0 / / rw - ext4 /dev/vda rw',
+  '31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw',
+  '32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu',
+  '41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw',
+].join('\n');
+const UNIFIED =
+  '27 1 254:0 / / rw - ext4 /dev/vda rw\n31 23 0:28 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n';
+
+interface Fake {
+  uid?: number;
+  missingPaths?: string[];
+  failing?: string[];
+  mountinfo?: string;
+}
+
+function probes(fake: Fake = {}): DoctorProbes {
+  return {
+    uid: () => fake.uid ?? 0,
+    exists: async (path) => !(fake.missingPaths ?? []).includes(path),
+    readText: async () => fake.mountinfo ?? UNIFIED,
+    run: async (argv) => {
+      const key = argv[0] === 'virsh' ? 'virsh' : (argv[0] ?? '');
+      if ((fake.failing ?? []).includes(key)) return { ok: false, output: `${key}: not found` };
+      if (argv[0] === 'losetup' && argv[1] === '--find')
+        return { ok: true, output: '/dev/loop0\n' };
+      return { ok: true, output: `${key} 1.0\n` };
+    },
+  };
+}
+
+describe('runDoctor', () => {
+  it('passes a prepared host with one line per check', async () => {
+    const report = await runDoctor(probes());
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c) => c.name)).toEqual([
+      'root',
+      '/dev/loop-control',
+      'free loop devices',
+      'libvirt connection',
+      'cgroup layout',
+      'losetup',
+      'mount',
+      'sfdisk',
+      'qemu-img',
+      'qemu-nbd',
+      'nbd module',
+    ]);
+    expect(report.lines.at(-1)).toBe('The real backend can run on this host.');
+  });
+
+  it.each([
+    ['not root', { uid: 1000 }, 'root', 'run as root'],
+    [
+      'no loop-control',
+      { missingPaths: ['/dev/loop-control'] },
+      '/dev/loop-control',
+      'modprobe loop',
+    ],
+    ['no free loop device', { failing: ['losetup'] }, 'free loop devices', 'losetup -d'],
+    ['libvirt not answering', { failing: ['virsh'] }, 'libvirt connection', 'prepare-real-host'],
+    ['no mount', { failing: ['mount'] }, 'mount', 'apt-get install mount'],
+    [
+      'no cgroups',
+      { mountinfo: '27 1 254:0 / / rw - ext4 /dev/vda rw\n' },
+      'cgroup layout',
+      'cgroup2',
+    ],
+  ])('fails when %s, with a fix hint', async (_what, fake: Fake, check, fix) => {
+    const report = await runDoctor(probes(fake));
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.name === check)).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining(fix),
+    });
+    expect(report.lines.join('\n')).toMatch(new RegExp(`\\[FAIL\\] ${check.replace('/', '\\/')}`));
+  });
+
+  it.each([
+    ['no nbd module', { missingPaths: ['/sys/block/nbd0'] }, 'nbd module', 'images_type=raw'],
+    ['no qemu-img', { failing: ['qemu-img'] }, 'qemu-img', 'qemu-utils'],
+    ['no qemu-nbd', { failing: ['qemu-nbd'] }, 'qemu-nbd', 'qemu-utils'],
+    ['no sfdisk', { failing: ['sfdisk'] }, 'sfdisk', 'fdisk'],
+    ['hybrid cgroups', { mountinfo: HYBRID }, 'cgroup layout', 'prepare-real-host'],
+  ])('only warns when %s', async (_what, fake: Fake, check, fix) => {
+    const report = await runDoctor(probes(fake));
+    expect(report.ok).toBe(true);
+    expect(report.checks.find((c) => c.name === check)).toMatchObject({
+      status: 'warn',
+      fix: expect.stringContaining(fix),
+    });
+  });
+
+  it('checks the given connection URI', async () => {
+    const report = await runDoctor(probes(), { uri: 'lxc+ssh://node/' });
+    expect(report.lines.join('\n')).toContain('lxc+ssh://node/ answers');
+  });
+});
