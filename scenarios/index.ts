@@ -1,0 +1,19 @@
+/** Declarative scenarios that run identically on the simulator and a real host. */
+export { parseBlockDeviceArg, CLIENT_BDM2_KEYS, type BdmV2 } from './block-device.js';
+export { findScenarioFiles, loadScenarios, parseScenarioText, SCENARIOS_DIR } from './load.js';
+export { REPORTERS, progressLine, renderReport, type Reporter } from './report.js';
+export {
+  expandScenario,
+  runScenario,
+  type RunOptions,
+  type ScenarioResult,
+  type ScenarioRun,
+} from './runner.js';
+export { parseScenario, CAPABILITY_KEYS, type Scenario, type Step } from './schema.js';
+export {
+  TraceRecorder,
+  firstTraceDifference,
+  normaliseTrace,
+  withTrace,
+  type TraceEntry,
+} from './trace.js';

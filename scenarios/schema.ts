@@ -1,0 +1,913 @@
+/**
+ * The scenario file format: types, and the validation that turns a parsed YAML document into
+ * them. Every mistake is a DriverError('InvalidInput') naming the file, the path inside the
+ * document and what was expected, e.g. `steps[2].boot.volume: expected ...`.
+ */
+import { DriverError, type ErrorCode } from '../driver/errors.js';
+import type {
+  DiskSpec,
+  FileSpec,
+  FilesystemSpec,
+  FsType,
+  InitSpec,
+  PartitionSpec,
+} from './fixtures/disk-spec.js';
+import { parseSize } from './fixtures/disk-spec.js';
+import { parseBlockDeviceArg, type BdmV2 } from './block-device.js';
+
+/** Host options, named as nova.conf names them. */
+export interface HostOptions {
+  /** A directory below the harness's instances path (the real host decides where that is). */
+  instancesSubdir?: string;
+  uidMaps?: string[];
+  gidMaps?: string[];
+  imagesType?: string;
+  useCowImages?: boolean;
+  rootPartition?: string;
+  hostArch?: string;
+}
+
+/** A Glance image the scenario caches on the host. */
+export interface ImageDecl {
+  format: 'raw' | 'qcow2';
+  /** Image properties (e.g. lxc_root_partition), passed as image_meta.properties. */
+  properties: Record<string, string>;
+  disk: DiskSpec;
+}
+
+/** A file-backed Cinder volume. */
+export interface VolumeDecl {
+  /** volume_image_metadata, passed as image_meta.properties when booting from it. */
+  properties: Record<string, string>;
+  disk: DiskSpec;
+}
+
+/** How a boot names its disks: an image, or block_device_mapping_v2 entries. */
+export interface BootStep {
+  kind: 'boot';
+  instance: string;
+  image?: string;
+  bdms: BdmV2[];
+  powerOn: boolean;
+}
+
+/** A scenario step; `error` and `expect` may follow any of them. */
+export type StepAction =
+  | BootStep
+  | { kind: 'destroy'; instance: string; destroyDisks: boolean }
+  | { kind: 'reboot'; instance: string }
+  | { kind: 'restart_driver' }
+  | {
+      kind: 'fault';
+      at: string;
+      times: number | 'always';
+      match?: string;
+      error?: { code: ErrorCode; message: string };
+    }
+  | { kind: 'clear_faults' }
+  | { kind: 'concurrent'; steps: Step[] }
+  | { kind: 'expect' };
+
+/** What a failing step must have thrown. */
+export interface ErrorExpectation {
+  code?: ErrorCode;
+  /** A substring of the message. */
+  message?: string;
+  /** A regular expression the message must match. */
+  messageRegex?: string;
+  /** The step may also succeed (a fault the driver tolerates). */
+  optional?: boolean;
+}
+
+/** A device the scenario attached, as `attached` describes it. */
+export interface AttachedExpectation {
+  loop?: string;
+  nbd?: string;
+  offset?: number;
+  sizeLimit?: number;
+}
+
+/** Which filesystem is a container's root. */
+export interface RootExpectation {
+  source: string;
+  partition?: number | null;
+  fstype?: string;
+}
+
+/** A file on a volume, read from the volume file without attaching anything. */
+export interface VolumeFileExpectation {
+  volume: string;
+  partition: number | null;
+  path: string;
+  content: string | null;
+}
+
+/** Everything that can be checked after a step. */
+export interface Expectations {
+  state?: Record<string, string>;
+  root?: Record<string, RootExpectation>;
+  files?: Record<string, Record<string, string | null>>;
+  volumeFiles?: VolumeFileExpectation[];
+  hostMounts?: string[];
+  attached?: AttachedExpectation[];
+  domains?: string[];
+  clean?: boolean;
+}
+
+/** The outcome a step must have on a host with (or without) a capability. */
+export interface Outcome {
+  error?: ErrorExpectation;
+  expect?: Expectations;
+}
+
+/** One step with its expected outcome. */
+export interface Step {
+  /** `steps[2]`, or the step's `id`. */
+  label: string;
+  /** Where it is in the document, for messages. */
+  path: string;
+  action: StepAction;
+  outcome: Outcome;
+  /** Overrides of `outcome` by host capability: `nbd`, `no_nbd`, `qcow2`, `no_qcow2`. */
+  byCapability: Record<string, Outcome>;
+}
+
+/** A fault at each port operation a step calls: one extra run per operation. */
+export interface FaultEach {
+  step: string;
+  operations: string[];
+  error: ErrorExpectation;
+  /** Steps run after the faulted one in each variant (e.g. destroy, then expect clean). */
+  then: Step[];
+}
+
+/** A validated scenario file. */
+export interface Scenario {
+  name: string;
+  file: string;
+  description: string;
+  /** Why the real host cannot run it; absent when it can. */
+  realSkip?: string;
+  host: HostOptions;
+  images: Record<string, ImageDecl>;
+  volumes: Record<string, VolumeDecl>;
+  steps: Step[];
+  faultEach?: FaultEach;
+}
+
+/** Capability names an outcome can depend on. */
+export const CAPABILITY_KEYS = ['nbd', 'no_nbd', 'qcow2', 'no_qcow2'] as const;
+
+const ERROR_CODES: readonly ErrorCode[] = [
+  'NotFound',
+  'AlreadyExists',
+  'Busy',
+  'ResourceExhausted',
+  'InvalidInput',
+  'FailedPrecondition',
+  'Unsupported',
+  'DeviceChanged',
+  'NoRootFilesystem',
+  'CommandFailed',
+  'Timeout',
+  'NotModelled',
+  'Internal',
+];
+
+const FS_TYPES: readonly FsType[] = [
+  'ext2',
+  'ext3',
+  'ext4',
+  'xfs',
+  'btrfs',
+  'vfat',
+  'swap',
+  'luks',
+  'lvm2',
+];
+
+type Dict = Record<string, unknown>;
+
+/** Reads one document, remembering the file for messages. */
+class Reader {
+  constructor(readonly file: string) {}
+
+  fail(path: string, expected: string, got: unknown): never {
+    const shown =
+      got === undefined ? 'nothing' : typeof got === 'string' ? `"${got}"` : JSON.stringify(got);
+    throw new DriverError(
+      'InvalidInput',
+      `${this.file}: ${path}: expected ${expected}, got ${shown}`,
+      {
+        hint: 'See scenarios/README.md for the scenario format.',
+        details: { file: this.file, path },
+      },
+    );
+  }
+
+  dict(value: unknown, path: string, allowed: readonly string[]): Dict {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.fail(path, 'a mapping', value);
+    }
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) {
+        this.fail(`${path}.${key}`, `one of the keys ${allowed.join(', ')}`, key);
+      }
+    }
+    return value as Dict;
+  }
+
+  list(value: unknown, path: string): unknown[] {
+    if (!Array.isArray(value)) this.fail(path, 'a list', value);
+    return value;
+  }
+
+  string(value: unknown, path: string, what = 'a string'): string {
+    if (typeof value !== 'string' || value === '') this.fail(path, what, value);
+    return value;
+  }
+
+  optString(value: unknown, path: string): string | undefined {
+    return value === undefined ? undefined : this.string(value, path);
+  }
+
+  /** Numbers and strings both, as YAML users write `2` or `"2"` for a partition. */
+  scalar(value: unknown, path: string): string {
+    if (typeof value === 'number') return String(value);
+    return this.string(value, path, 'a string or number');
+  }
+
+  int(value: unknown, path: string, min = 0): number {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+      this.fail(path, `a whole number ≥ ${min}`, value);
+    }
+    return value;
+  }
+
+  bool(value: unknown, path: string): boolean {
+    if (typeof value !== 'boolean') this.fail(path, 'true or false', value);
+    return value;
+  }
+
+  oneOf<T extends string>(value: unknown, path: string, options: readonly T[]): T {
+    if (typeof value !== 'string' || !options.includes(value as T)) {
+      this.fail(path, `one of ${options.join(', ')}`, value);
+    }
+    return value as T;
+  }
+
+  stringMap(value: unknown, path: string): Record<string, string> {
+    if (value === undefined) return {};
+    const dict = this.dict(value, path, Object.keys(value as Dict));
+    const out: Record<string, string> = {};
+    for (const [key, item] of Object.entries(dict)) {
+      out[key] = this.scalar(item, `${path}.${key}`);
+    }
+    return out;
+  }
+}
+
+/** Validates a parsed YAML document as a scenario; `file` names it in error messages. */
+export function parseScenario(doc: unknown, file: string): Scenario {
+  const r = new Reader(file);
+  const top = r.dict(doc, '(document)', [
+    'name',
+    'description',
+    'real',
+    'host',
+    'images',
+    'volumes',
+    'steps',
+    'fault_each',
+  ]);
+  const name = r.string(top['name'], 'name');
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) {
+    r.fail('name', 'lower-case letters, digits, ".", "_" or "-"', name);
+  }
+  let realSkip: string | undefined;
+  if (top['real'] !== undefined) {
+    const real = r.dict(top['real'], 'real', ['skip']);
+    realSkip = r.string(real['skip'], 'real.skip', 'the reason the real host cannot run it');
+  }
+  const images: Record<string, ImageDecl> = {};
+  if (top['images'] !== undefined) {
+    const dict = r.dict(top['images'], 'images', Object.keys(top['images'] as Dict));
+    for (const [id, value] of Object.entries(dict)) {
+      images[id] = parseImage(r, value, `images.${id}`);
+    }
+  }
+  const volumes: Record<string, VolumeDecl> = {};
+  if (top['volumes'] !== undefined) {
+    const dict = r.dict(top['volumes'], 'volumes', Object.keys(top['volumes'] as Dict));
+    for (const [id, value] of Object.entries(dict)) {
+      const v = r.dict(value, `volumes.${id}`, ['properties', 'disk']);
+      volumes[id] = {
+        properties: r.stringMap(v['properties'], `volumes.${id}.properties`),
+        disk: parseDisk(r, v['disk'], `volumes.${id}.disk`),
+      };
+    }
+  }
+  const ctx: StepContext = { r, images, volumes, ids: new Set() };
+  const steps = r
+    .list(top['steps'], 'steps')
+    .map((value, index) => parseStep(ctx, value, `steps[${index}]`));
+  if (steps.length === 0) r.fail('steps', 'at least one step', []);
+  const scenario: Scenario = {
+    name,
+    file,
+    description:
+      top['description'] === undefined ? '' : r.string(top['description'], 'description'),
+    ...(realSkip === undefined ? {} : { realSkip }),
+    host: parseHost(r, top['host']),
+    images,
+    volumes,
+    steps,
+  };
+  if (top['fault_each'] !== undefined) {
+    scenario.faultEach = parseFaultEach(ctx, top['fault_each'], steps);
+  }
+  return scenario;
+}
+
+function parseHost(r: Reader, value: unknown): HostOptions {
+  if (value === undefined) return {};
+  const h = r.dict(value, 'host', [
+    'instances_path',
+    'uid_maps',
+    'gid_maps',
+    'images_type',
+    'use_cow_images',
+    'root_partition',
+    'host_arch',
+  ]);
+  const out: HostOptions = {};
+  if (h['instances_path'] !== undefined) {
+    const sub = r.string(h['instances_path'], 'host.instances_path');
+    if (sub.startsWith('/') || sub.split('/').includes('..')) {
+      r.fail('host.instances_path', "a relative directory below the backend's instances path", sub);
+    }
+    out.instancesSubdir = sub;
+  }
+  for (const key of ['uid_maps', 'gid_maps'] as const) {
+    if (h[key] === undefined) continue;
+    const maps = r.list(h[key], `host.${key}`).map((m, i) => {
+      const text = r.string(m, `host.${key}[${i}]`);
+      if (!/^\d+:\d+:\d+$/.test(text)) r.fail(`host.${key}[${i}]`, '"guest:host:count"', text);
+      return text;
+    });
+    if (key === 'uid_maps') out.uidMaps = maps;
+    else out.gidMaps = maps;
+  }
+  if (h['images_type'] !== undefined)
+    out.imagesType = r.string(h['images_type'], 'host.images_type');
+  if (h['use_cow_images'] !== undefined) {
+    out.useCowImages = r.bool(h['use_cow_images'], 'host.use_cow_images');
+  }
+  if (h['root_partition'] !== undefined) {
+    out.rootPartition = r.scalar(h['root_partition'], 'host.root_partition');
+  }
+  if (h['host_arch'] !== undefined) out.hostArch = r.string(h['host_arch'], 'host.host_arch');
+  return out;
+}
+
+function parseImage(r: Reader, value: unknown, path: string): ImageDecl {
+  const i = r.dict(value, path, ['format', 'properties', 'disk']);
+  return {
+    format:
+      i['format'] === undefined ? 'raw' : r.oneOf(i['format'], `${path}.format`, ['raw', 'qcow2']),
+    properties: r.stringMap(i['properties'], `${path}.properties`),
+    disk: parseDisk(r, i['disk'], `${path}.disk`),
+  };
+}
+
+function parseDisk(r: Reader, value: unknown, path: string): DiskSpec {
+  const d = r.dict(value, path, [
+    'size',
+    'sector_size',
+    'table',
+    'filesystem',
+    'partitions',
+    'damage_primary_gpt',
+  ]);
+  const size = d['size'];
+  if (typeof size !== 'number' && typeof size !== 'string') {
+    r.fail(`${path}.size`, 'a size such as 64M', size);
+  }
+  try {
+    parseSize(size);
+  } catch {
+    r.fail(`${path}.size`, 'bytes or a number with K, M, G or T (e.g. 64M)', size);
+  }
+  const spec: DiskSpec = {
+    size,
+    table:
+      d['table'] === undefined
+        ? 'none'
+        : r.oneOf(d['table'], `${path}.table`, ['none', 'mbr', 'gpt']),
+  };
+  if (d['sector_size'] !== undefined) {
+    const s = d['sector_size'];
+    if (s !== 512 && s !== 4096) r.fail(`${path}.sector_size`, '512 or 4096', s);
+    spec.sectorSize = s;
+  }
+  if (d['filesystem'] !== undefined) {
+    if (spec.table !== 'none') {
+      r.fail(
+        `${path}.filesystem`,
+        'no whole-disk filesystem on a partitioned disk (use partitions)',
+        d['filesystem'],
+      );
+    }
+    spec.filesystem = parseFilesystem(r, d['filesystem'], `${path}.filesystem`);
+  }
+  if (d['partitions'] !== undefined) {
+    if (spec.table === 'none') {
+      r.fail(`${path}.partitions`, 'table: mbr or gpt before partitions', d['table'] ?? 'none');
+    }
+    spec.partitions = r
+      .list(d['partitions'], `${path}.partitions`)
+      .map((p, i) => parsePartition(r, p, `${path}.partitions[${i}]`));
+  }
+  if (d['damage_primary_gpt'] !== undefined) {
+    spec.damagePrimaryGpt = r.bool(d['damage_primary_gpt'], `${path}.damage_primary_gpt`);
+  }
+  return spec;
+}
+
+function parsePartition(r: Reader, value: unknown, path: string): PartitionSpec {
+  const p = r.dict(value, path, ['number', 'start', 'size', 'type', 'label', 'name', 'filesystem']);
+  const part: PartitionSpec = {
+    number: r.int(p['number'], `${path}.number`, 1),
+    start: r.int(p['start'], `${path}.start`, 1),
+    size: r.int(p['size'], `${path}.size`, 1),
+  };
+  if (p['type'] !== undefined) part.type = r.scalar(p['type'], `${path}.type`);
+  // `label` is the GPT partition name (PARTLABEL); `name` is accepted as DiskSpec spells it.
+  const label = p['label'] ?? p['name'];
+  if (label !== undefined) part.name = r.string(label, `${path}.label`);
+  if (p['filesystem'] !== undefined) {
+    part.filesystem = parseFilesystem(r, p['filesystem'], `${path}.filesystem`);
+  }
+  return part;
+}
+
+function parseFilesystem(r: Reader, value: unknown, path: string): FilesystemSpec {
+  const f = r.dict(value, path, ['type', 'label', 'files', 'init']);
+  const fs: FilesystemSpec = { type: r.oneOf(f['type'], `${path}.type`, FS_TYPES) };
+  if (f['label'] !== undefined) fs.label = r.string(f['label'], `${path}.label`);
+  if (f['files'] !== undefined) {
+    const files = r.dict(f['files'], `${path}.files`, Object.keys(f['files'] as Dict));
+    fs.files = {};
+    for (const [file, content] of Object.entries(files)) {
+      const at = `${path}.files["${file}"]`;
+      if (!file.startsWith('/')) r.fail(at, 'an absolute path as the key', file);
+      if (typeof content === 'string') {
+        fs.files[file] = content;
+      } else {
+        const c = r.dict(content, at, ['content', 'mode']);
+        const spec: FileSpec = {
+          content:
+            typeof c['content'] === 'string'
+              ? c['content']
+              : r.fail(`${at}.content`, 'a string', c['content']),
+        };
+        if (c['mode'] !== undefined) spec.mode = parseMode(r, c['mode'], `${at}.mode`);
+        fs.files[file] = spec;
+      }
+    }
+  }
+  if (f['init'] !== undefined) fs.init = parseInit(r, f['init'], `${path}.init`);
+  return fs;
+}
+
+function parseMode(r: Reader, value: unknown, path: string): number {
+  if (typeof value === 'string' && /^0?[0-7]{3,4}$/.test(value)) return parseInt(value, 8);
+  return r.fail(path, 'an octal mode as a string, e.g. "0755"', value);
+}
+
+function parseInit(r: Reader, value: unknown, path: string): InitSpec {
+  const i = r.dict(value, path, ['writes', 'then']);
+  const init: InitSpec = { then: 'run' };
+  if (i['writes'] !== undefined) {
+    init.writes = r.list(i['writes'], `${path}.writes`).map((w, n) => {
+      const at = `${path}.writes[${n}]`;
+      const d = r.dict(w, at, ['path', 'content']);
+      const file = r.string(d['path'], `${at}.path`);
+      if (!file.startsWith('/')) r.fail(`${at}.path`, 'an absolute path', file);
+      if (typeof d['content'] !== 'string') r.fail(`${at}.content`, 'a string', d['content']);
+      return { path: file, content: d['content'] };
+    });
+  }
+  const then = i['then'];
+  if (then === undefined || then === 'run') {
+    init.then = 'run';
+  } else if (typeof then === 'object' && then !== null) {
+    const t = r.dict(then, `${path}.then`, ['exit']);
+    init.then = { exit: r.int(t['exit'], `${path}.then.exit`) };
+  } else {
+    r.fail(`${path}.then`, '"run" or {exit: N}', then);
+  }
+  return init;
+}
+
+interface StepContext {
+  r: Reader;
+  images: Record<string, ImageDecl>;
+  volumes: Record<string, VolumeDecl>;
+  ids: Set<string>;
+}
+
+const ACTIONS = [
+  'boot',
+  'destroy',
+  'reboot',
+  'restart_driver',
+  'fault',
+  'clear_faults',
+  'concurrent',
+  'expect',
+] as const;
+
+function parseStep(ctx: StepContext, value: unknown, path: string): Step {
+  const { r } = ctx;
+  const s = r.dict(value, path, [...ACTIONS, 'id', 'error', 'by_capability']);
+  const actions = ACTIONS.filter((a) => s[a] !== undefined && a !== 'expect');
+  if (actions.length > 1) {
+    r.fail(path, 'one action per step', actions.join(' and '));
+  }
+  let label = path;
+  if (s['id'] !== undefined) {
+    label = r.string(s['id'], `${path}.id`);
+    if (ctx.ids.has(label)) r.fail(`${path}.id`, 'an id no other step has', label);
+    ctx.ids.add(label);
+  }
+  const kind = actions[0] ?? 'expect';
+  const action = parseAction(ctx, kind, s[kind], `${path}.${kind}`);
+  const outcome: Outcome = {};
+  if (s['error'] !== undefined) outcome.error = parseError(r, s['error'], `${path}.error`);
+  if (kind !== 'expect' && s['expect'] !== undefined) {
+    outcome.expect = parseExpect(ctx, s['expect'], `${path}.expect`);
+  }
+  if (kind === 'expect') outcome.expect = parseExpect(ctx, s['expect'], `${path}.expect`);
+  const byCapability: Record<string, Outcome> = {};
+  if (s['by_capability'] !== undefined) {
+    const caps = r.dict(s['by_capability'], `${path}.by_capability`, CAPABILITY_KEYS);
+    for (const [cap, o] of Object.entries(caps)) {
+      const at = `${path}.by_capability.${cap}`;
+      const d = r.dict(o, at, ['error', 'expect']);
+      byCapability[cap] = {
+        ...(d['error'] === undefined ? {} : { error: parseError(r, d['error'], `${at}.error`) }),
+        ...(d['expect'] === undefined
+          ? {}
+          : { expect: parseExpect(ctx, d['expect'], `${at}.expect`) }),
+      };
+    }
+  }
+  return { label, path, action, outcome, byCapability };
+}
+
+function instanceName(r: Reader, value: unknown, path: string): string {
+  const name = r.string(value, path, 'an instance name');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name))
+    r.fail(path, 'an instance name of letters, digits, "_" or "-"', name);
+  return name;
+}
+
+function parseAction(
+  ctx: StepContext,
+  kind: (typeof ACTIONS)[number],
+  value: unknown,
+  path: string,
+): StepAction {
+  const { r } = ctx;
+  switch (kind) {
+    case 'boot':
+      return parseBoot(ctx, value, path);
+    case 'destroy': {
+      if (typeof value === 'string')
+        return { kind, instance: instanceName(r, value, path), destroyDisks: true };
+      const d = r.dict(value, path, ['instance', 'destroy_disks']);
+      return {
+        kind,
+        instance: instanceName(r, d['instance'], `${path}.instance`),
+        destroyDisks:
+          d['destroy_disks'] === undefined
+            ? true
+            : r.bool(d['destroy_disks'], `${path}.destroy_disks`),
+      };
+    }
+    case 'reboot': {
+      if (typeof value === 'string') return { kind, instance: instanceName(r, value, path) };
+      const d = r.dict(value, path, ['instance', 'type']);
+      if (d['type'] !== undefined && d['type'] !== 'hard')
+        r.fail(`${path}.type`, 'hard (the only reboot LXC has)', d['type']);
+      return { kind, instance: instanceName(r, d['instance'], `${path}.instance`) };
+    }
+    case 'restart_driver':
+      if (value !== true) r.fail(path, 'true', value);
+      return { kind };
+    case 'clear_faults':
+      if (value !== true) r.fail(path, 'true', value);
+      return { kind };
+    case 'fault': {
+      const d = r.dict(value, path, ['at', 'times', 'match', 'error']);
+      const at = r.string(d['at'], `${path}.at`, 'an operation <port>.<method>');
+      if (!/^[a-zA-Z]+\.[a-zA-Z]+$/.test(at))
+        r.fail(`${path}.at`, 'an operation <port>.<method>, e.g. hypervisor.start', at);
+      const t = d['times'];
+      const times =
+        t === undefined || t === 'once'
+          ? 1
+          : t === 'always'
+            ? ('always' as const)
+            : r.int(t, `${path}.times`, 1);
+      const out: StepAction = { kind, at, times };
+      if (d['match'] !== undefined) out.match = r.string(d['match'], `${path}.match`);
+      if (d['error'] !== undefined) {
+        const e = r.dict(d['error'], `${path}.error`, ['code', 'message']);
+        out.error = {
+          code: r.oneOf(e['code'], `${path}.error.code`, ERROR_CODES),
+          message: r.string(e['message'], `${path}.error.message`),
+        };
+      }
+      return out;
+    }
+    case 'concurrent': {
+      const steps = r.list(value, path).map((v, i) => parseStep(ctx, v, `${path}[${i}]`));
+      for (const step of steps) {
+        if (!['boot', 'destroy', 'reboot'].includes(step.action.kind)) {
+          r.fail(step.path, 'boot, destroy or reboot inside concurrent', step.action.kind);
+        }
+        if (step.outcome.expect)
+          r.fail(`${step.path}.expect`, 'expectations after the whole concurrent group', 'expect');
+      }
+      if (steps.length < 2) r.fail(path, 'at least two steps', steps.length);
+      return { kind, steps };
+    }
+    case 'expect':
+      return { kind };
+  }
+}
+
+function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
+  const { r } = ctx;
+  const b = r.dict(value, path, [
+    'instance',
+    'image',
+    'volume',
+    'block_device',
+    'block_device_mapping_v2',
+    'power_on',
+  ]);
+  const boot: BootStep = {
+    kind: 'boot',
+    instance: instanceName(r, b['instance'], `${path}.instance`),
+    bdms: [],
+    powerOn: b['power_on'] === undefined ? true : r.bool(b['power_on'], `${path}.power_on`),
+  };
+  const sources = ['image', 'volume', 'block_device', 'block_device_mapping_v2'].filter(
+    (k) => b[k] !== undefined,
+  );
+  if (sources.length !== 1) {
+    r.fail(
+      path,
+      'exactly one of image, volume, block_device, block_device_mapping_v2',
+      sources.join(', ') || 'none',
+    );
+  }
+  if (b['image'] !== undefined) {
+    boot.image = r.string(b['image'], `${path}.image`);
+    if (!ctx.images[boot.image])
+      r.fail(`${path}.image`, 'the name of a declared image', boot.image);
+  }
+  if (b['volume'] !== undefined) {
+    // `volume: vol1` is novaclient's --boot-volume.
+    const id = r.string(b['volume'], `${path}.volume`);
+    if (!ctx.volumes[id]) r.fail(`${path}.volume`, 'the name of a declared volume', id);
+    boot.bdms = [
+      {
+        uuid: id,
+        source_type: 'volume',
+        destination_type: 'volume',
+        boot_index: '0',
+        delete_on_termination: false,
+      },
+    ];
+  }
+  if (b['block_device'] !== undefined) {
+    boot.bdms = r.list(b['block_device'], `${path}.block_device`).map((arg, i) => {
+      const at = `${path}.block_device[${i}]`;
+      try {
+        return parseBlockDeviceArg(r.string(arg, at, 'a novaclient --block-device string'));
+      } catch (error) {
+        return r.fail(at, error instanceof Error ? error.message : String(error), arg);
+      }
+    });
+  }
+  if (b['block_device_mapping_v2'] !== undefined) {
+    boot.bdms = r
+      .list(b['block_device_mapping_v2'], `${path}.block_device_mapping_v2`)
+      .map((item, i) => {
+        const at = `${path}.block_device_mapping_v2[${i}]`;
+        const d = r.dict(item, at, [
+          'uuid',
+          'source_type',
+          'destination_type',
+          'boot_index',
+          'device_name',
+          'disk_bus',
+          'device_type',
+          'volume_size',
+          'guest_format',
+          'delete_on_termination',
+        ]);
+        const bdm: BdmV2 = {
+          source_type: r.oneOf(d['source_type'], `${at}.source_type`, [
+            'volume',
+            'image',
+            'snapshot',
+            'blank',
+          ]),
+        };
+        for (const [key, v] of Object.entries(d)) {
+          if (key === 'source_type') continue;
+          if (key === 'delete_on_termination')
+            bdm.delete_on_termination = r.bool(v, `${at}.${key}`);
+          else (bdm as unknown as Record<string, string>)[key] = r.scalar(v, `${at}.${key}`);
+        }
+        return bdm;
+      });
+  }
+  boot.bdms.forEach((bdm, i) => {
+    const at = `${path}.${b['block_device'] !== undefined ? 'block_device' : 'block_device_mapping_v2'}[${i}]`;
+    if (bdm.source_type === 'snapshot' || bdm.source_type === 'blank') {
+      r.fail(
+        at,
+        'source volume or image (the runner has no snapshots or blank volumes)',
+        bdm.source_type,
+      );
+    }
+    const id = bdm.uuid;
+    if (bdm.source_type === 'volume' && (id === undefined || !ctx.volumes[id])) {
+      r.fail(`${at}.id`, 'the name of a declared volume', id);
+    }
+    if (bdm.source_type === 'image' && (id === undefined || !ctx.images[id])) {
+      r.fail(`${at}.id`, 'the name of a declared image', id);
+    }
+  });
+  return boot;
+}
+
+function parseError(r: Reader, value: unknown, path: string): ErrorExpectation {
+  const e = r.dict(value, path, ['code', 'message', 'message_regex', 'optional']);
+  const out: ErrorExpectation = {};
+  if (e['code'] !== undefined) out.code = r.oneOf(e['code'], `${path}.code`, ERROR_CODES);
+  if (e['message'] !== undefined) out.message = r.string(e['message'], `${path}.message`);
+  if (e['message_regex'] !== undefined) {
+    const source = r.string(e['message_regex'], `${path}.message_regex`);
+    try {
+      new RegExp(source);
+    } catch {
+      r.fail(`${path}.message_regex`, 'a valid regular expression', source);
+    }
+    out.messageRegex = source;
+  }
+  if (e['optional'] !== undefined) out.optional = r.bool(e['optional'], `${path}.optional`);
+  return out;
+}
+
+function parseExpect(ctx: StepContext, value: unknown, path: string): Expectations {
+  const { r } = ctx;
+  const e = r.dict(value, path, [
+    'state',
+    'root',
+    'files',
+    'volume_files',
+    'host_mounts',
+    'attached',
+    'domains',
+    'clean',
+  ]);
+  const out: Expectations = {};
+  if (e['state'] !== undefined) out.state = r.stringMap(e['state'], `${path}.state`);
+  if (e['root'] !== undefined) {
+    out.root = {};
+    const roots = r.dict(e['root'], `${path}.root`, Object.keys(e['root'] as Dict));
+    for (const [inst, v] of Object.entries(roots)) {
+      const at = `${path}.root.${inst}`;
+      const d = r.dict(v, at, ['source', 'partition', 'fstype']);
+      const root: RootExpectation = { source: parseSourceName(ctx, d['source'], `${at}.source`) };
+      if (d['partition'] !== undefined)
+        root.partition =
+          d['partition'] === null ? null : r.int(d['partition'], `${at}.partition`, 1);
+      if (d['fstype'] !== undefined) root.fstype = r.string(d['fstype'], `${at}.fstype`);
+      out.root[inst] = root;
+    }
+  }
+  if (e['files'] !== undefined) {
+    out.files = {};
+    const files = r.dict(e['files'], `${path}.files`, Object.keys(e['files'] as Dict));
+    for (const [inst, v] of Object.entries(files)) {
+      const at = `${path}.files.${inst}`;
+      const d = r.dict(v, at, Object.keys((v ?? {}) as Dict));
+      const per: Record<string, string | null> = {};
+      for (const [file, content] of Object.entries(d)) {
+        if (!file.startsWith('/')) r.fail(`${at}`, 'absolute paths as keys', file);
+        per[file] =
+          content === null
+            ? null
+            : r.string(content, `${at}["${file}"]`, 'the content, or null for absent');
+      }
+      out.files[inst] = per;
+    }
+  }
+  if (e['volume_files'] !== undefined) {
+    out.volumeFiles = r.list(e['volume_files'], `${path}.volume_files`).map((v, i) => {
+      const at = `${path}.volume_files[${i}]`;
+      const d = r.dict(v, at, ['volume', 'partition', 'path', 'content']);
+      const volume = r.string(d['volume'], `${at}.volume`);
+      if (!ctx.volumes[volume] && !isImageVolume(ctx, volume))
+        r.fail(`${at}.volume`, 'the name of a declared volume', volume);
+      const raw = d['content'];
+      const content =
+        raw === null ? null : r.string(raw, `${at}.content`, 'the content, or null for absent');
+      return {
+        volume,
+        partition:
+          d['partition'] === undefined || d['partition'] === null
+            ? null
+            : r.int(d['partition'], `${at}.partition`, 1),
+        path: r.string(d['path'], `${at}.path`),
+        content,
+      };
+    });
+  }
+  if (e['host_mounts'] !== undefined) {
+    out.hostMounts = r
+      .list(e['host_mounts'], `${path}.host_mounts`)
+      .map((m, i) => r.string(m, `${path}.host_mounts[${i}]`, '"<instance>/<path>"'));
+  }
+  if (e['attached'] !== undefined) {
+    out.attached = r.list(e['attached'], `${path}.attached`).map((a, i) => {
+      const at = `${path}.attached[${i}]`;
+      const d = r.dict(a, at, ['loop', 'nbd', 'offset', 'size_limit']);
+      if ((d['loop'] === undefined) === (d['nbd'] === undefined))
+        r.fail(at, 'exactly one of loop or nbd', a);
+      const out: AttachedExpectation = {};
+      if (d['loop'] !== undefined) out.loop = parseSourceName(ctx, d['loop'], `${at}.loop`);
+      if (d['nbd'] !== undefined) out.nbd = parseSourceName(ctx, d['nbd'], `${at}.nbd`);
+      if (d['offset'] !== undefined) out.offset = r.int(d['offset'], `${at}.offset`);
+      if (d['size_limit'] !== undefined) out.sizeLimit = r.int(d['size_limit'], `${at}.size_limit`);
+      return out;
+    });
+  }
+  if (e['domains'] !== undefined) {
+    out.domains = r
+      .list(e['domains'], `${path}.domains`)
+      .map((d, i) => instanceName(r, d, `${path}.domains[${i}]`));
+  }
+  if (e['clean'] !== undefined) out.clean = r.bool(e['clean'], `${path}.clean`);
+  return out;
+}
+
+/** `volume:NAME` (a volume file), `disk:INSTANCE` (an instance disk) or `nbd:INSTANCE`. */
+function parseSourceName(ctx: StepContext, value: unknown, path: string): string {
+  const text = ctx.r.string(value, path, 'volume:NAME, disk:INSTANCE or nbd:INSTANCE');
+  const match = /^(volume|disk|nbd):(.+)$/.exec(text);
+  if (!match) ctx.r.fail(path, 'volume:NAME, disk:INSTANCE or nbd:INSTANCE', text);
+  if (match[1] === 'volume' && !ctx.volumes[match[2]!] && !isImageVolume(ctx, match[2]!)) {
+    ctx.r.fail(path, 'volume: followed by the name of a declared volume', text);
+  }
+  return text;
+}
+
+/** Volumes made from an image at boot (source=image,dest=volume) are named `<instance>-root`. */
+function isImageVolume(ctx: StepContext, name: string): boolean {
+  return /-root$/.test(name) && Object.keys(ctx.images).length > 0;
+}
+
+function parseFaultEach(ctx: StepContext, value: unknown, steps: Step[]): FaultEach {
+  const { r } = ctx;
+  const f = r.dict(value, 'fault_each', ['step', 'operations', 'error', 'then']);
+  const step = r.string(f['step'], 'fault_each.step', 'the id of a step');
+  if (!steps.some((s) => s.label === step))
+    r.fail('fault_each.step', 'the id of a top-level step', step);
+  const operations = r.list(f['operations'], 'fault_each.operations').map((o, i) => {
+    const op = r.string(o, `fault_each.operations[${i}]`, 'an operation <port>.<method>');
+    if (!/^[a-zA-Z]+\.[a-zA-Z]+$/.test(op))
+      r.fail(`fault_each.operations[${i}]`, 'an operation <port>.<method>', op);
+    return op;
+  });
+  const then =
+    f['then'] === undefined
+      ? []
+      : r
+          .list(f['then'], 'fault_each.then')
+          .map((v, i) => parseStep(ctx, v, `fault_each.then[${i}]`));
+  return {
+    step,
+    operations,
+    error: f['error'] === undefined ? {} : parseError(r, f['error'], 'fault_each.error'),
+    then,
+  };
+}

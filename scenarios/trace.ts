@@ -1,0 +1,241 @@
+/**
+ * Records every port call a run makes, and normalises the record so that the simulator and a
+ * real host produce the same trace for the same scenario.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { isDriverError } from '../driver/errors.js';
+import { PORT_NAMES, type Host } from '../driver/ports/index.js';
+
+/** Which step (and which branch of a concurrent group) a call belongs to. */
+export interface TraceContext {
+  step: string;
+  /** Index inside a concurrent group; absent outside one. */
+  branch?: number;
+}
+
+/** One port call as it happened (before normalisation). */
+export interface RawTraceEntry {
+  step: string;
+  branch?: number;
+  op: string;
+  args: unknown[];
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+
+/** One port call after normalisation. */
+export interface TraceEntry {
+  step: string;
+  op: string;
+  args: unknown;
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+
+/** The calls of one run, and the context the runner sets around each step. */
+export class TraceRecorder {
+  readonly entries: RawTraceEntry[] = [];
+  private readonly context = new AsyncLocalStorage<TraceContext>();
+
+  /** Runs `fn` with every port call inside it attributed to `context`. */
+  within<T>(context: TraceContext, fn: () => Promise<T>): Promise<T> {
+    return this.context.run(context, fn);
+  }
+
+  record(entry: Omit<RawTraceEntry, 'step' | 'branch'>): void {
+    const ctx = this.context.getStore() ?? { step: '(outside steps)' };
+    this.entries.push({
+      step: ctx.step,
+      ...(ctx.branch === undefined ? {} : { branch: ctx.branch }),
+      ...entry,
+    });
+  }
+}
+
+/** Wraps every async port method (the clock excepted: timings are dropped) to record calls. */
+export function withTrace(host: Host, recorder: TraceRecorder): Host {
+  const wrapped = {} as Record<string, unknown>;
+  for (const port of PORT_NAMES) {
+    const target = host[port] as unknown as Record<string, unknown>;
+    if (port === 'clock') {
+      wrapped[port] = target;
+      continue;
+    }
+    wrapped[port] = new Proxy(target, {
+      get(object, key, receiver) {
+        const value = Reflect.get(object, key, receiver) as unknown;
+        if (typeof value !== 'function' || typeof key !== 'string') return value;
+        return async (...args: unknown[]) => {
+          const op = `${port}.${key}`;
+          // Copy the arguments now: the driver mutates some (connection_info gets device_path).
+          const recordedArgs = snapshot(args) as unknown[];
+          try {
+            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(
+              object,
+              args,
+            );
+            recorder.record({ op, args: recordedArgs, result: snapshot(result) });
+            return result;
+          } catch (error) {
+            recorder.record({ op, args: recordedArgs, error: errorOutcome(error) });
+            throw error;
+          }
+        };
+      },
+    });
+  }
+  return wrapped as unknown as Host;
+}
+
+function errorOutcome(error: unknown): { code: string; message: string } {
+  if (isDriverError(error)) return { code: error.code, message: error.message };
+  return { code: 'Error', message: error instanceof Error ? error.message : String(error) };
+}
+
+function snapshot(value: unknown): unknown {
+  if (value instanceof Uint8Array) {
+    // Bytes differ between backends (filesystem UUIDs, timestamps): keep only how many.
+    return { bytes: value.length };
+  }
+  if (Array.isArray(value)) return value.map(snapshot);
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = snapshot(v);
+    return out;
+  }
+  return value;
+}
+
+/** What the runner knows about a run, to turn host-specific strings into placeholders. */
+export interface NormaliseContext {
+  /** Literal strings to replace, longest first is applied automatically: path → `<volume:vol1>`. */
+  replacements: Map<string, string>;
+  /** Names of the scenario's domains; list results keep only these. */
+  domainNames: Set<string>;
+}
+
+const PLACEHOLDER = /^</;
+
+/**
+ * Normalises a run's calls: known paths, uuids and names become placeholders, device numbers
+ * become `<loop#1>` by first appearance, host-wide lists keep only the scenario's entries, and
+ * calls in a concurrent group are ordered by branch (their interleaving is not part of the contract).
+ */
+export function normaliseTrace(raw: RawTraceEntry[], ctx: NormaliseContext): TraceEntry[] {
+  const ordered = orderConcurrent(raw);
+  const replace = replacer(ctx.replacements);
+  const devices = new Map<string, string>();
+  const counters = { loop: 0, nbd: 0 };
+  const device = (text: string): string =>
+    text.replace(
+      /\/dev\/(loop|nbd)(\d+)(p\d+)?/g,
+      (whole, kind: 'loop' | 'nbd', _n, part: string | undefined) => {
+        const base = whole.replace(/p\d+$/, '');
+        let name = devices.get(base);
+        if (!name) {
+          counters[kind] += 1;
+          name = `<${kind}#${counters[kind]}>`;
+          devices.set(base, name);
+        }
+        return part ? `${name}${part}` : name;
+      },
+    );
+  const walk = (value: unknown): unknown => {
+    if (typeof value === 'string') return device(replace(value));
+    if (Array.isArray(value)) return value.map(walk);
+    if (typeof value === 'object' && value !== null) {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = walk(v);
+      return out;
+    }
+    return value;
+  };
+  const entries: TraceEntry[] = [];
+  for (const entry of ordered) {
+    const out: TraceEntry = { step: entry.step, op: entry.op, args: walk(entry.args) };
+    if (entry.error) {
+      out.error = { code: entry.error.code, message: device(replace(entry.error.message)) };
+    } else if (entry.branch !== undefined && isHostList(entry.op)) {
+      // Another branch's devices show up at random in a list taken mid-group.
+      out.result = '<concurrent>';
+    } else {
+      out.result = walk(keepOurs(entry.op, entry.result, ctx, replace));
+    }
+    entries.push(out);
+  }
+  return entries;
+}
+
+function isHostList(op: string): boolean {
+  return ['blockDevices.listLoops', 'nbd.list', 'mounts.list', 'hypervisor.list'].includes(op);
+}
+
+/** Drops entries of host-wide lists that belong to someone else on a shared real host. */
+function keepOurs(
+  op: string,
+  result: unknown,
+  ctx: NormaliseContext,
+  replace: (s: string) => string,
+): unknown {
+  if (!isHostList(op) || !Array.isArray(result)) return result;
+  const ours = (path: unknown) =>
+    typeof path === 'string' && (PLACEHOLDER.test(replace(path)) || /^\/dev\/nbd\d+$/.test(path));
+  return result.filter((item: Record<string, unknown>) => {
+    switch (op) {
+      case 'blockDevices.listLoops':
+        return ours(item['backingFile']);
+      case 'nbd.list':
+        return ours(item['file']);
+      case 'mounts.list':
+        return ours(item['target']);
+      default:
+        return ctx.domainNames.has(String(item['name']));
+    }
+  });
+}
+
+function replacer(replacements: Map<string, string>): (s: string) => string {
+  const keys = [...replacements.keys()].filter((k) => k !== '').sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const key of keys) {
+      if (out.includes(key)) out = out.split(key).join(replacements.get(key)!);
+    }
+    return out;
+  };
+}
+
+function orderConcurrent(raw: RawTraceEntry[]): RawTraceEntry[] {
+  const out: RawTraceEntry[] = [];
+  let group: RawTraceEntry[] = [];
+  const flush = () => {
+    // A stable sort keeps each branch's own call order.
+    out.push(...group.sort((a, b) => (a.branch ?? 0) - (b.branch ?? 0)));
+    group = [];
+  };
+  for (const entry of raw) {
+    if (entry.branch === undefined) {
+      flush();
+      out.push(entry);
+    } else {
+      if (group.length > 0 && group[0]!.step !== entry.step) flush();
+      group.push(entry);
+    }
+  }
+  flush();
+  return out;
+}
+
+/** The first place two normalised traces differ, or null when they are the same. */
+export function firstTraceDifference(
+  a: TraceEntry[],
+  b: TraceEntry[],
+): { index: number; left?: TraceEntry; right?: TraceEntry } | null {
+  const length = Math.max(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    if (JSON.stringify(a[i]) !== JSON.stringify(b[i])) {
+      return { index: i, ...(a[i] ? { left: a[i] } : {}), ...(b[i] ? { right: b[i] } : {}) };
+    }
+  }
+  return null;
+}
