@@ -11,7 +11,7 @@ export const SCENARIOS_DIR = dirname(fileURLToPath(import.meta.url));
 
 /** Parses scenario YAML text; `file` is how messages name it. */
 export function parseScenarioText(text: string, file: string): Scenario {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, merge: true });
   const first = doc.errors[0];
   if (first) {
     throw new DriverError('InvalidInput', `${file}: not valid YAML: ${first.message}`, {

@@ -114,6 +114,9 @@ function describe(error: unknown): string {
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
+/** Names of devices and files the scenario made. */
+const OURS = /^(volume|disk|nbd):/;
+
 const POWER_NAMES = new Map<number, string>(
   Object.entries(PowerState).map(([name, value]) => [value, name.toLowerCase()]),
 );
@@ -541,6 +544,11 @@ class RunContext {
       const file = conn ? this.nameOfPath(conn.file) : device;
       return file.startsWith('disk:') ? `nbd:${file.slice(5)}` : `nbd:${file}`;
     }
+    if (/^\/dev\/loop\d+$/.test(device)) {
+      // A partition's loop device sits on the volume's own loop device: name the volume.
+      const loop = (await this.observer.blockDevices.listLoops()).find((l) => l.device === device);
+      if (loop) return this.nameOfDevice(loop.backingFile);
+    }
     return this.nameOfPath(device);
   }
 
@@ -614,12 +622,12 @@ class RunContext {
     const out: { loop?: string; nbd?: string; offset?: number; sizeLimit?: number }[] = [];
     for (const loop of await this.observer.blockDevices.listLoops()) {
       const name = await this.nameOfDevice(loop.backingFile);
-      if (name === loop.backingFile) continue; // Not the scenario's.
+      if (!OURS.test(name)) continue; // Someone else's on a shared host.
       out.push({ loop: name, offset: loop.offset, sizeLimit: loop.sizeLimit });
     }
     for (const conn of await this.observer.nbd.list()) {
       const name = await this.nameOfDevice(conn.device);
-      if (name === `nbd:${conn.file}`) continue;
+      if (!OURS.test(name) || name === `nbd:${conn.file}`) continue;
       out.push({ nbd: name });
     }
     return out;

@@ -1,0 +1,246 @@
+/**
+ * `nova-lxc scenario run | compare | new`: runs declarative scenarios on the simulator or the
+ * real host, compares the two, and starts a new scenario file from a commented skeleton.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { DriverError } from '../../driver/errors.js';
+import {
+  REPORTERS,
+  SCENARIOS_DIR,
+  expandScenario,
+  loadScenarios,
+  progressLine,
+  renderReport,
+  runScenario,
+  type Reporter,
+  type ScenarioResult,
+} from '../../scenarios/index.js';
+import type { HarnessFactory } from '../../test/helpers/harness.js';
+import { compareBackends } from '../compare-backends.js';
+
+/** The backends a scenario can run on. */
+export const BACKENDS = ['sim', 'real'] as const;
+
+/** A fresh-harness factory for a backend; the real one is loaded only when asked for. */
+export function harnessFor(backend: string): HarnessFactory {
+  if (backend === 'real') {
+    return async () => (await import('../../test/helpers/real-harness.js')).createRealHarness();
+  }
+  return async () => (await import('../../test/helpers/sim-harness.js')).createSimHarness();
+}
+
+/** What `scenario run` was asked to do. */
+export interface RunCommandOptions {
+  backend: string;
+  reporter: Reporter;
+  trace?: string;
+  /** Where output goes; process.stdout by default. */
+  write?: (text: string) => void;
+}
+
+/** Runs the scenarios at `paths` (all under scenarios/ when empty); returns the exit code. */
+export async function runScenarios(paths: string[], options: RunCommandOptions): Promise<number> {
+  const write = options.write ?? ((text: string) => process.stdout.write(text));
+  const scenarios = await loadScenarios(paths);
+  const harness = harnessFor(options.backend);
+  const results: ScenarioResult[] = [];
+  for (const run of scenarios.flatMap(expandScenario)) {
+    const result = await runScenario(run, { backend: options.backend, harness });
+    results.push(result);
+    const line = progressLine(result, options.reporter);
+    if (line !== undefined) write(`${line}\n`);
+  }
+  write(`${renderReport(results, options.reporter, options.backend)}\n`);
+  if (options.trace) {
+    const traces = results.map(({ name, status, trace }) => ({ name, status, trace }));
+    await writeFile(
+      options.trace,
+      `${JSON.stringify({ backend: options.backend, scenarios: traces }, null, 2)}\n`,
+    );
+  }
+  return results.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+/** Compares the scenarios at `paths` on two backends; returns the exit code. */
+export async function compareScenarios(
+  paths: string[],
+  backends: [string, string],
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): Promise<number> {
+  const scenarios = await loadScenarios(paths);
+  const [left, right] = backends.map((name) => ({ name, harness: harnessFor(name) })) as [
+    { name: string; harness: HarnessFactory },
+    { name: string; harness: HarnessFactory },
+  ];
+  const comparisons = await compareBackends(scenarios, left, right, (c) => {
+    const mark = c.verdict === 'same' ? 'same' : c.verdict === 'skipped' ? 'skip' : 'DIFF';
+    write(
+      `${mark} ${c.name}${c.detail ? `\n       ${c.detail.replace(/\n/g, '\n       ')}` : ''}\n`,
+    );
+  });
+  const different = comparisons.filter((c) => c.verdict === 'different');
+  write(
+    `\n${comparisons.length} scenario runs compared (${left.name} vs ${right.name}): ` +
+      `${comparisons.filter((c) => c.verdict === 'same').length} same, ${different.length} different, ` +
+      `${comparisons.filter((c) => c.verdict === 'skipped').length} skipped\n`,
+  );
+  return different.length > 0 ? 1 : 0;
+}
+
+/** Scenario names: what a file name and the `name:` field can both carry. */
+const NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** A commented skeleton that is itself a valid, passing scenario. */
+export function scenarioSkeleton(name: string): string {
+  return `# ${name}: <one sentence: the behaviour this scenario shows>
+# Format: scenarios/README.md. Run it: npx nova-lxc scenario run scenarios/${name}.yaml
+name: ${name}
+description: >
+  What the bug report says happened, and what should happen instead.
+
+# Uncomment when the real host cannot run this (nbd, a filesystem mkfs cannot build there):
+# real: { skip: "why" }
+
+# nova.conf of the compute node in the report (all optional):
+# host:
+#   images_type: raw            # default, raw, flat or qcow2
+#   use_cow_images: false
+#   root_partition: "1"         # first, N, label:NAME or dps
+#   uid_maps: ["0:100000:65536"]
+#   gid_maps: ["0:100000:65536"]
+
+volumes:
+  vol1:
+    # properties: { lxc_root_partition: "2" }   # the volume's image metadata
+    disk:
+      size: 64M                 # keep it small: the real host makes a sparse file
+      table: gpt                # none, mbr or gpt
+      # sector_size: 4096
+      partitions:
+        - number: 1
+          start: 2048           # in logical sectors
+          size: 61440
+          label: root           # GPT partition name
+          filesystem:
+            type: ext4          # only ext2/3/4 can be built on the real host
+            label: rootfs
+            files: { /etc/hostname: "guest\\n" }
+            init:               # omit for "no init"; then: run | { exit: N }
+              writes: [{ path: /marker, content: booted }]
+              then: run
+
+steps:
+  # The boot command from the report, as novaclient --block-device strings:
+  - id: boot
+    boot:
+      instance: web
+      block_device: ["source=volume,id=vol1,dest=volume,bootindex=0"]
+    # error: { code: NoRootFilesystem, message: "partition 1" }   # if the boot must fail
+    expect:
+      state: { web: running }
+      root: { web: { source: "volume:vol1", partition: 1, fstype: ext4 } }
+      files: { web: { /marker: booted } }
+  - destroy: web
+    expect:
+      state: { web: absent }
+      clean: true
+      volume_files: [{ volume: vol1, partition: 1, path: /marker, content: booted }]
+`;
+}
+
+/** Writes scenarios/<name>.yaml (or into `dir`); refuses a bad name or an existing file. */
+export async function newScenario(name: string, dir = SCENARIOS_DIR): Promise<string> {
+  if (!NAME.test(name)) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to create scenario: NAME must be lower-case letters, digits and "-" (at most 64), got ${JSON.stringify(name)}`,
+      { hint: 'For example: nova-lxc scenario new gpt-entry-1-last' },
+    );
+  }
+  const path = join(dir, `${name}.yaml`);
+  try {
+    await writeFile(path, scenarioSkeleton(name), { flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new DriverError('AlreadyExists', `Failed to create scenario: ${path} already exists`, {
+        hint: 'Pick another name, or edit that file.',
+      });
+    }
+    throw error;
+  }
+  return path;
+}
+
+function checkBackend(value: string): string {
+  if (!(BACKENDS as readonly string[]).includes(value)) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to run scenarios: --backend must be sim or real, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Adds `scenario run`, `scenario compare` and `scenario new` to the program. */
+export function registerScenarioCommand(program: Command): Command {
+  const scenario = program
+    .command('scenario')
+    .description('Run declarative scenarios (scenarios/*.yaml) on the simulator or a real host.');
+
+  scenario
+    .command('run')
+    .description(
+      'Run scenarios (every one under scenarios/ without paths); exits non-zero when one fails.',
+    )
+    .argument('[paths...]', 'scenario files or folders')
+    .addOption(new Option('--backend <backend>', 'where to run').choices(BACKENDS).default('sim'))
+    .addOption(
+      new Option(
+        '--reporter <reporter>',
+        'output format (default: pretty on a terminal, json otherwise)',
+      ).choices(REPORTERS),
+    )
+    .option('--trace <file>', 'write every port call of every run, normalised, as JSON')
+    .action(
+      async (paths: string[], opts: { backend: string; reporter?: Reporter; trace?: string }) => {
+        const code = await runScenarios(paths, {
+          backend: checkBackend(opts.backend),
+          reporter: opts.reporter ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+          ...(opts.trace ? { trace: opts.trace } : {}),
+        });
+        process.exitCode = code;
+      },
+    );
+
+  scenario
+    .command('compare')
+    .description(
+      'Run scenarios on two backends (default sim and real) and fail on the first differing outcome or trace call; ' +
+        'scenarios with real: { skip } are skipped.',
+    )
+    .argument('[paths...]', 'scenario files or folders')
+    .addOption(new Option('--left <backend>').choices(BACKENDS).default('sim'))
+    .addOption(new Option('--right <backend>').choices(BACKENDS).default('real'))
+    .action(async (paths: string[], opts: { left: string; right: string }) => {
+      process.exitCode = await compareScenarios(paths, [
+        checkBackend(opts.left),
+        checkBackend(opts.right),
+      ]);
+    });
+
+  scenario
+    .command('new')
+    .description(
+      'Write scenarios/NAME.yaml, a commented skeleton to turn a bug report into a scenario.',
+    )
+    .argument('<name>', 'lower-case letters, digits and "-"')
+    .option('--dir <dir>', 'folder to write into', SCENARIOS_DIR)
+    .action(async (name: string, opts: { dir: string }) => {
+      const path = await newScenario(name, opts.dir);
+      process.stdout.write(`wrote ${path}\n`);
+    });
+
+  return scenario;
+}
