@@ -100,23 +100,29 @@ export function mountNoTarget(argv: string[], target: string): CommandError {
 
 /** umount of a directory where nothing is mounted. */
 export function umountNotMounted(argv: string[], target: string): CommandError {
-  return toolFailure('NotFound', 'unmount filesystem', argv, 32, `umount: ${target}: not mounted.\n`);
+  return toolFailure(
+    'NotFound',
+    'unmount filesystem',
+    argv,
+    32,
+    `umount: ${target}: not mounted.\n`,
+  );
 }
 
 /** umount of a mount point that is in use. */
 export function umountBusy(argv: string[], target: string): CommandError {
-  return toolFailure('Busy', 'unmount filesystem', argv, 32, `umount: ${target}: target is busy.\n`);
+  return toolFailure(
+    'Busy',
+    'unmount filesystem',
+    argv,
+    32,
+    `umount: ${target}: target is busy.\n`,
+  );
 }
 
 /** Any virsh call on a domain libvirt does not know. */
 export function virshNoDomain(argv: string[], action: string, name: string): CommandError {
-  return toolFailure(
-    'NotFound',
-    action,
-    argv,
-    1,
-    `error: failed to get domain '${name}'\n`,
-  );
+  return toolFailure('NotFound', action, argv, 1, `error: failed to get domain '${name}'\n`);
 }
 
 /** virsh failing an operation with libvirt's own error line. */
@@ -128,7 +134,13 @@ export function virshFailed(
   name: string,
   error: string,
 ): CommandError {
-  return toolFailure(code, action, argv, 1, `error: Failed to ${verb} domain '${name}'\nerror: ${error}\n`);
+  return toolFailure(
+    code,
+    action,
+    argv,
+    1,
+    `error: Failed to ${verb} domain '${name}'\nerror: ${error}\n`,
+  );
 }
 
 /** libvirt_lxc refusing to start a container whose rootfs lacks the init. */
@@ -139,7 +151,8 @@ export function lxcNoInit(argv: string[], name: string, init: string): CommandEr
     'start domain',
     'start',
     name,
-    `internal error: guest failed to start: Failure in libvirt_lxc startup: cannot find init path '${init}' relative to container root: No such file or directory`,
+    // Captured from libvirt 9.0 on Debian 12 (test/fixtures/transcripts/virsh.json).
+    `internal error: Timed out while reading log output: Failure in libvirt_lxc startup: cannot find init path '${init}' relative to container root: No such file or directory`,
   );
 }
 

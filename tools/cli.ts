@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isDriverError } from '../driver/errors.js';
 import { registerBlockinfoCommand } from './commands/blockinfo.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 
 /** Builds the `nova-lxc` command tree. */
 export function buildProgram(): Command {
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerBlockinfoCommand(program);
+  registerDoctorCommand(program);
   return program;
 }
 
