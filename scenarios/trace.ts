@@ -129,8 +129,8 @@ export function normaliseTrace(raw: RawTraceEntry[], ctx: NormaliseContext): Tra
   const device = (text: string): string =>
     text.replace(
       /\/dev\/(loop|nbd)(\d+)(p\d+)?/g,
-      (whole, kind: 'loop' | 'nbd', _n, part: string | undefined) => {
-        const base = whole.replace(/p\d+$/, '');
+      (_whole, kind: 'loop' | 'nbd', number: string, part: string | undefined) => {
+        const base = `${kind}${number}`;
         let name = devices.get(base);
         if (!name) {
           counters[kind] += 1;
