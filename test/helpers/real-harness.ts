@@ -92,6 +92,9 @@ export async function createRealHarness(): Promise<BackendHarness> {
   const uri = process.env['NOVA_LXC_CONNECTION_URI'] ?? commands.DEFAULT_LXC_URI;
   await assertPrepared(system);
   const dir = await mkdtemp(join(REAL_SCRATCH_ROOT, 'h-'));
+  // mkdtemp makes 0700; an id-mapped container's root (a host uid like 100000) must be able to
+  // traverse down to its rootfs, as it can under a compute node's 0755 instances_path.
+  await chmod(dir, 0o755);
   const instancesPath = join(dir, 'instances');
   const imagesDir = join(dir, 'images');
   const disksDir = join(dir, 'disks');
