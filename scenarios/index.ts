@@ -3,6 +3,7 @@ export { parseBlockDeviceArg, CLIENT_BDM2_KEYS, type BdmV2 } from './block-devic
 export { findScenarioFiles, loadScenarios, parseScenarioText, SCENARIOS_DIR } from './load.js';
 export { REPORTERS, progressLine, renderReport, type Reporter } from './report.js';
 export {
+  capabilitiesUsed,
   expandScenario,
   runScenario,
   type RunOptions,

@@ -40,6 +40,8 @@ export interface ScenarioResult {
   /** The outcome of each step, for comparing backends: `ok` or `<code>: <message>`. */
   outcomes: { step: string; outcome: string }[];
   trace: TraceEntry[];
+  /** The host's capabilities as outcomes see them, e.g. `nbd`, `no_qcow2`. */
+  capabilities: string[];
   durationMs: number;
 }
 
@@ -76,7 +78,7 @@ interface InstanceState {
 export async function runScenario(run: ScenarioRun, options: RunOptions): Promise<ScenarioResult> {
   const { scenario } = run;
   const started = Date.now();
-  const base = { name: run.id, file: scenario.file, outcomes: [], trace: [] };
+  const base = { name: run.id, file: scenario.file, outcomes: [], trace: [], capabilities: [] };
   if (options.backend === 'real' && scenario.realSkip !== undefined) {
     return { ...base, status: 'skipped', error: scenario.realSkip, durationMs: 0 };
   }
@@ -102,6 +104,7 @@ export async function runScenario(run: ScenarioRun, options: RunOptions): Promis
     ...(error === undefined ? {} : { error }),
     outcomes: ctx.outcomes,
     trace: ctx.trace(),
+    capabilities: ctx.capabilityNames(),
     durationMs: Date.now() - started,
   };
 }
@@ -148,6 +151,10 @@ class RunContext {
       caps.nbd === true ? 'nbd' : 'no_nbd',
       caps.qcow2 === true ? 'qcow2' : 'no_qcow2',
     ]);
+  }
+
+  capabilityNames(): string[] {
+    return [...this.capabilities].sort();
   }
 
   private get scenario(): Scenario {
@@ -702,4 +709,18 @@ function expectedText(e: ErrorExpectation): string {
     e.messageRegex && `/${e.messageRegex}/`,
   ].filter(Boolean);
   return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/** The capabilities (`nbd`, `qcow2`) some outcome of the scenario depends on. */
+export function capabilitiesUsed(scenario: Scenario): Set<string> {
+  const used = new Set<string>();
+  const visit = (steps: Step[]) => {
+    for (const step of steps) {
+      for (const key of Object.keys(step.byCapability)) used.add(key.replace(/^no_/, ''));
+      if (step.action.kind === 'concurrent') visit(step.action.steps);
+    }
+  };
+  visit(scenario.steps);
+  visit(scenario.faultEach?.then ?? []);
+  return used;
 }

@@ -4,6 +4,7 @@
  * results while it behaves like the real host.
  */
 import {
+  capabilitiesUsed,
   expandScenario,
   firstTraceDifference,
   runScenario,
@@ -68,11 +69,23 @@ export async function compareBackends(
     } else {
       const a = await runScenario(run, { backend: left.name, harness: left.harness });
       const b = await runScenario(run, { backend: right.name, harness: right.harness });
+      const differing = [...capabilitiesUsed(run.scenario)].filter(
+        (cap) => a.capabilities.includes(cap) !== b.capabilities.includes(cap),
+      );
       const detail = compareResults(a, b, [left.name, right.name]);
-      comparison =
-        detail === null
-          ? { name: run.id, verdict: 'same' }
-          : { name: run.id, verdict: 'different', detail };
+      if (differing.length > 0 && a.status !== 'failed' && b.status !== 'failed') {
+        // Each passed the outcome of its own capability; their traces cannot be the same.
+        comparison = {
+          name: run.id,
+          verdict: 'skipped',
+          detail: `its outcome depends on ${differing.join(', ')}, which only one backend has (${left.name}: ${a.capabilities.join(' ')}; ${right.name}: ${b.capabilities.join(' ')})`,
+        };
+      } else {
+        comparison =
+          detail === null
+            ? { name: run.id, verdict: 'same' }
+            : { name: run.id, verdict: 'different', detail };
+      }
     }
     out.push(comparison);
     onResult(comparison);
