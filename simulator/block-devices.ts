@@ -61,11 +61,9 @@ export class SimulatedBlockDevices implements BlockDevices {
     if (this.state.holders(device) > 0) {
       // The kernel defers the detach of an open device and frees it on last close.
       loop.autoclear = true;
-      throw new DriverError(
-        'Busy',
-        `Failed to detach loop device: ${device} is still in use; the kernel will free it on last close`,
-        { details: { device, backingFile: loop.backing } },
-      );
+      throw new DriverError('Busy', `Failed to detach loop device: ${device} is still in use`, {
+        details: { device, backingFile: loop.backing },
+      });
     }
     this.state.loops[index] = undefined;
     this.state.settleAutoclear();
@@ -90,11 +88,7 @@ export class SimulatedBlockDevices implements BlockDevices {
     }
     const loop = this.state.loops.find((l) => l?.device === path);
     const isFile = this.state.disks.get(path)?.kind === 'file';
-    const logicalSectorSize = loop
-      ? loop.sectorSize
-      : isFile
-        ? 512
-        : view.disk.content.sectorSize;
+    const logicalSectorSize = loop ? loop.sectorSize : isFile ? 512 : view.disk.content.sectorSize;
     return { size: view.length, logicalSectorSize };
   }
 }

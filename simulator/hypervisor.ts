@@ -143,7 +143,7 @@ export class SimulatedHypervisor implements Hypervisor {
   }
 
   async info(name: string): Promise<DomainInfo> {
-    return describe(this.get(name, ['virsh', '-c', URI, 'domstate', name], 'get domain state'));
+    return describe(this.get(name, ['virsh', '-c', URI, 'dominfo', name], 'get domain info'));
   }
 
   async list(): Promise<DomainInfo[]> {
@@ -151,12 +151,12 @@ export class SimulatedHypervisor implements Hypervisor {
   }
 
   async containerRoot(name: string): Promise<MountEntry> {
-    const domain = this.get(name, ['virsh', '-c', URI, 'dominfo', name], 'read container root');
+    const domain = this.get(name, ['virsh', '-c', URI, 'dominfo', name], 'get domain info');
     const root = domain.namespace.find((m) => m.target === '/');
     if (domain.state !== 'running' || !root) {
       throw new DriverError(
         'FailedPrecondition',
-        `Failed to read container root of '${name}': domain is not running`,
+        `Failed to read the container root of ${name}: the domain is ${domain.state}`,
       );
     }
     return toEntry(root);

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isDriverError } from '../driver/errors.js';
 import { registerBlockinfoCommand } from './commands/blockinfo.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerScenarioCommand } from './commands/scenario.js';
 
 /** Builds the `nova-lxc` command tree. */
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerBlockinfoCommand(program);
+  registerScenarioCommand(program);
   registerDoctorCommand(program);
   return program;
 }
