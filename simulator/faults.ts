@@ -59,7 +59,12 @@ export class Faults {
 
   /** Faults still armed, for dumps. */
   toJSON(): unknown[] {
-    return this.active.map(({ name, times, match, fired }) => ({ name, times: times ?? 1, match, fired }));
+    return this.active.map(({ name, times, match, fired }) => ({
+      name,
+      times: times ?? 1,
+      match,
+      fired,
+    }));
   }
 }
 

@@ -14,7 +14,10 @@ export class SimulatedHostFiles implements HostFiles {
     const { tree, rel } = this.state.resolveHostPath(path);
     if (tree.existsSync(rel)) {
       if (!tree.statSync(rel).isDirectory()) {
-        throw new DriverError('AlreadyExists', `Failed to create directory ${path}: a file is in the way`);
+        throw new DriverError(
+          'AlreadyExists',
+          `Failed to create directory ${path}: a file is in the way`,
+        );
       }
       return false;
     }

@@ -10,9 +10,13 @@ export class SimulatedImageStore implements ImageStore {
     const image = this.state.images.get(imageId);
     const disk = image ? this.state.disks.get(image.path) : undefined;
     if (!image || !disk) {
-      throw new DriverError('NotFound', `Failed to find image ${imageId}: it is not in this host's image cache`, {
-        hint: 'Check the instance image_ref, or fetch the image into the cache first.',
-      });
+      throw new DriverError(
+        'NotFound',
+        `Failed to find image ${imageId}: it is not in this host's image cache`,
+        {
+          hint: 'Check the instance image_ref, or fetch the image into the cache first.',
+        },
+      );
     }
     return { path: image.path, format: image.format, size: disk.content.size };
   }
@@ -25,7 +29,10 @@ export class SimulatedImageStore implements ImageStore {
     }
     const base = this.state.disks.get(image.path);
     if (!base) {
-      throw new DriverError('NotFound', `Failed to create instance disk: image file ${image.path} vanished`);
+      throw new DriverError(
+        'NotFound',
+        `Failed to create instance disk: image file ${image.path} vanished`,
+      );
     }
     const disk = this.state.copyDisk(base, path, format);
     return { path, format, size: disk.content.size };

@@ -19,7 +19,14 @@ export class SimulatedMounts implements Mounts {
   constructor(private readonly state: SimState) {}
 
   async mount(source: string, target: string, options: MountOptions): Promise<void> {
-    const argv = ['mount', '-t', options.fstype, ...(options.readOnly ? ['-o', 'ro'] : []), source, target];
+    const argv = [
+      'mount',
+      '-t',
+      options.fstype,
+      ...(options.readOnly ? ['-o', 'ro'] : []),
+      source,
+      target,
+    ];
     const where = this.state.resolveHostPath(target);
     if (!isDirectory(where.tree, where.rel)) {
       throw mountNoTarget(argv, target);
@@ -43,7 +50,10 @@ export class SimulatedMounts implements Mounts {
     const fs = this.state.filesystemAt(view, probe.type, probe.label);
     const normal = posix.resolve('/', target);
     if (this.state.hostMounts.some((m) => m.target === normal && m.source === source)) {
-      throw new DriverError('Busy', `Failed to mount filesystem: ${source} is already mounted on ${target}`);
+      throw new DriverError(
+        'Busy',
+        `Failed to mount filesystem: ${source} is already mounted on ${target}`,
+      );
     }
     this.state.hostMounts.push({
       source,
@@ -61,7 +71,9 @@ export class SimulatedMounts implements Mounts {
     if (index < 0) {
       throw umountNotMounted(argv, target);
     }
-    const nested = this.state.hostMounts.some((m, i) => i > index && m.target.startsWith(normal + '/'));
+    const nested = this.state.hostMounts.some(
+      (m, i) => i > index && m.target.startsWith(normal + '/'),
+    );
     if (nested) {
       throw umountBusy(argv, target);
     }

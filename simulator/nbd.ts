@@ -17,9 +17,13 @@ export class SimulatedNbd implements Nbd {
 
   async connect(file: string, format: 'qcow2' | 'raw'): Promise<NbdConnection> {
     if (this.state.nbd.length === 0) {
-      throw new DriverError('Unsupported', `Failed to connect ${file} with qemu-nbd: ${NO_NBD_REASON}`, {
-        hint: 'Use a raw image (images_type=raw, or use_cow_images=False) or load the nbd module (modprobe nbd).',
-      });
+      throw new DriverError(
+        'Unsupported',
+        `Failed to connect ${file} with qemu-nbd: ${NO_NBD_REASON}`,
+        {
+          hint: 'Use a raw image (images_type=raw, or use_cow_images=False) or load the nbd module (modprobe nbd).',
+        },
+      );
     }
     const disk = this.state.disks.get(file);
     const index = this.state.nbd.findIndex((n) => n === undefined);
@@ -35,7 +39,10 @@ export class SimulatedNbd implements Nbd {
       );
     }
     if (index < 0) {
-      throw new DriverError('ResourceExhausted', `Failed to connect ${file} with qemu-nbd: no free nbd device`);
+      throw new DriverError(
+        'ResourceExhausted',
+        `Failed to connect ${file} with qemu-nbd: no free nbd device`,
+      );
     }
     const connection: NbdConnection = { device, file, format };
     this.state.nbd[index] = connection;

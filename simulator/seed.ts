@@ -15,9 +15,17 @@ export function buildDisk(
   spec: DiskSpec,
   kind: 'file' | 'block' = 'file',
 ): SimDisk {
-  const disk = state.addDisk(path, parseSize(spec.size), { kind, sectorSize: spec.sectorSize ?? 512 });
+  const disk = state.addDisk(path, parseSize(spec.size), {
+    kind,
+    sectorSize: spec.sectorSize ?? 512,
+  });
   for (const region of writeDiskLayout(disk.content, spec)) {
-    const fs = state.addFilesystem(disk, region.offset, region.filesystem.type, region.filesystem.label);
+    const fs = state.addFilesystem(
+      disk,
+      region.offset,
+      region.filesystem.type,
+      region.filesystem.label,
+    );
     populate(fs, region.filesystem);
   }
   return disk;

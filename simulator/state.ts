@@ -112,7 +112,11 @@ export class SimState {
   }
 
   /** Creates a disk file or block device node at `path` with blank content. */
-  addDisk(path: string, size: number, options: { kind?: 'file' | 'block'; sectorSize?: number; format?: 'raw' | 'qcow2' } = {}): SimDisk {
+  addDisk(
+    path: string,
+    size: number,
+    options: { kind?: 'file' | 'block'; sectorSize?: number; format?: 'raw' | 'qcow2' } = {},
+  ): SimDisk {
     const kind = options.kind ?? 'file';
     this.host.mkdirSync(posix.dirname(path), { recursive: true });
     this.host.writeFileSync(path, '');
@@ -128,7 +132,12 @@ export class SimState {
   }
 
   /** Registers a filesystem tree at `offset` of a disk's content. */
-  addFilesystem(disk: SimDisk, offset: number, type: string, label: string | undefined): SimFilesystem {
+  addFilesystem(
+    disk: SimDisk,
+    offset: number,
+    type: string,
+    label: string | undefined,
+  ): SimFilesystem {
     const fs: SimFilesystem = {
       id: this.newId(),
       type,
@@ -242,7 +251,11 @@ export class SimState {
   }
 
   /** Resolves a host path to the file tree that holds it (a mounted filesystem or the host's own). */
-  resolveHostPath(path: string): { tree: InstanceType<typeof Volume>; rel: string; mount?: SimMount } {
+  resolveHostPath(path: string): {
+    tree: InstanceType<typeof Volume>;
+    rel: string;
+    mount?: SimMount;
+  } {
     const normal = posix.resolve('/', path);
     let best: SimMount | undefined;
     for (const mount of this.hostMounts) {
@@ -320,7 +333,9 @@ export function copyTree(
     } else if (stat.isSymbolicLink()) {
       to.symlinkSync(String(from.readlinkSync(path)), path);
     } else {
-      to.writeFileSync(path, from.readFileSync(path) as Buffer, { mode: Number(stat.mode) & 0o7777 });
+      to.writeFileSync(path, from.readFileSync(path) as Buffer, {
+        mode: Number(stat.mode) & 0o7777,
+      });
     }
     to.lchownSync(path, Number(stat.uid), Number(stat.gid));
   }

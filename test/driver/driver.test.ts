@@ -3,7 +3,13 @@ import { LxcDriver, ROOTFS_DEVICE_KEY, hasCode } from '../../driver/index.js';
 import type { Host, LoopDevice } from '../../driver/index.js';
 import { makeHarness } from '../helpers/backend.js';
 import type { BackendHarness } from '../helpers/harness.js';
-import { makeInstance, plainDisk, rootFs, twoPartitionDisk, volumeBdi } from '../helpers/instances.js';
+import {
+  makeInstance,
+  plainDisk,
+  rootFs,
+  twoPartitionDisk,
+  volumeBdi,
+} from '../helpers/instances.js';
 
 let harness: BackendHarness;
 let host: Host;
@@ -18,7 +24,11 @@ afterEach(async () => {
 });
 
 function driver(options: Record<string, unknown> = {}): LxcDriver {
-  return new LxcDriver(host, { instancesPath: harness.instancesPath, imagesType: 'raw', ...options });
+  return new LxcDriver(host, {
+    instancesPath: harness.instancesPath,
+    imagesType: 'raw',
+    ...options,
+  });
 }
 
 function rootfsOf(instance: Record<string, unknown>): string {
@@ -30,7 +40,11 @@ async function loopOf(device: string): Promise<LoopDevice | undefined> {
 }
 
 /** Boots from a volume built from `spec`; returns the instance, bdi and volume path. */
-async function bootVolume(spec: Parameters<BackendHarness['makeDiskFile']>[0], options = {}, imageMeta = {}) {
+async function bootVolume(
+  spec: Parameters<BackendHarness['makeDiskFile']>[0],
+  options = {},
+  imageMeta = {},
+) {
   const volume = await harness.makeDiskFile(spec, 'volume');
   const instance = makeInstance({ image_ref: null });
   const bdi = volumeBdi(volume);
@@ -42,12 +56,15 @@ async function bootVolume(spec: Parameters<BackendHarness['makeDiskFile']>[0], o
 describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
   it('boots an unpartitioned volume by mounting the whole device', async () => {
     const { d, instance, bdi, volume } = await bootVolume(plainDisk());
-    const volumeDevice = (bdi['block_device_mapping'] as { connection_info: { data: { device_path: string } } }[])[0]!
-      .connection_info.data.device_path;
+    const volumeDevice = (
+      bdi['block_device_mapping'] as { connection_info: { data: { device_path: string } } }[]
+    )[0]!.connection_info.data.device_path;
     const root = await host.hypervisor.containerRoot(String(instance['name']));
     expect(root.source).toBe(volumeDevice);
     expect((await loopOf(volumeDevice))?.backingFile).toBe(volume);
-    expect((instance['system_metadata'] as Record<string, string>)[ROOTFS_DEVICE_KEY]).toBe(volumeDevice);
+    expect((instance['system_metadata'] as Record<string, string>)[ROOTFS_DEVICE_KEY]).toBe(
+      volumeDevice,
+    );
     expect(await d.getInfo(instance)).toMatchObject({ state: 1 });
 
     await d.destroy({}, instance, null, bdi);
@@ -58,17 +75,20 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
     ['mbr', 512],
     ['gpt', 512],
     ['gpt', 4096],
-  ] as const)('boots partition 1 only of a %s volume with %i-byte sectors, bounded by offset and size limit', async (table, sectorSize) => {
-    const spec = twoPartitionDisk(table, rootFs(), undefined, sectorSize);
-    const { d, instance, bdi, volume } = await bootVolume(spec);
-    const root = await host.hypervisor.containerRoot(String(instance['name']));
-    const loop = await loopOf(root.source);
-    expect(loop).toMatchObject({ offset: 2048 * 512, sizeLimit: 61440 * 512 });
+  ] as const)(
+    'boots partition 1 only of a %s volume with %i-byte sectors, bounded by offset and size limit',
+    async (table, sectorSize) => {
+      const spec = twoPartitionDisk(table, rootFs(), undefined, sectorSize);
+      const { d, instance, bdi, volume } = await bootVolume(spec);
+      const root = await host.hypervisor.containerRoot(String(instance['name']));
+      const loop = await loopOf(root.source);
+      expect(loop).toMatchObject({ offset: 2048 * 512, sizeLimit: 61440 * 512 });
 
-    await d.destroy({}, instance, null, bdi);
-    expect(await harness.readFileOnDisk(volume, 1, '/marker')).toBe('booted');
-    expect(await harness.readFileOnDisk(volume, 2, '/marker')).toBeNull();
-  });
+      await d.destroy({}, instance, null, bdi);
+      expect(await harness.readFileOnDisk(volume, 1, '/marker')).toBe('booted');
+      expect(await harness.readFileOnDisk(volume, 2, '/marker')).toBeNull();
+    },
+  );
 
   it('boots a raw image through a loop device over the instance disk', async () => {
     const image = await harness.makeDiskFile(plainDisk(rootFs('img')), 'image');
@@ -80,7 +100,9 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
     const loop = await loopOf(root.source);
     expect(loop?.backingFile).toBe(`${harness.instancesPath}/${String(instance['uuid'])}/disk`);
     await d.destroy({}, instance);
-    expect(await host.files.exists(`${harness.instancesPath}/${String(instance['uuid'])}`)).toBe(false);
+    expect(await host.files.exists(`${harness.instancesPath}/${String(instance['uuid'])}`)).toBe(
+      false,
+    );
   });
 
   it('boots a qcow2 image through nbd with the default image settings', async (ctx) => {
@@ -130,11 +152,17 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
       .spawn({}, instance, {}, [], null, null, null, bdi)
       .catch((e: unknown) => e);
     expect(hasCode(error, 'FailedPrecondition')).toBe(true);
-    expect(String((error as Error).message)).toContain("cannot find init path '/sbin/init' relative to container root");
+    expect(String((error as Error).message)).toContain(
+      "cannot find init path '/sbin/init' relative to container root",
+    );
     expect(await host.blockDevices.listLoops()).toEqual([]);
-    expect((await host.mounts.list()).filter((m) => m.target.startsWith(harness.instancesPath))).toEqual([]);
+    expect(
+      (await host.mounts.list()).filter((m) => m.target.startsWith(harness.instancesPath)),
+    ).toEqual([]);
     expect((await host.hypervisor.list()).map((x) => x.name)).not.toContain(instance['name']);
-    expect(await host.files.exists(`${harness.instancesPath}/${String(instance['uuid'])}`)).toBe(false);
+    expect(await host.files.exists(`${harness.instancesPath}/${String(instance['uuid'])}`)).toBe(
+      false,
+    );
   });
 
   it('destroys from the instance record alone after a driver restart', async () => {
@@ -176,7 +204,11 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
 
   describe('root partition overrides', () => {
     const layout = () =>
-      twoPartitionDisk('gpt', { type: 'ext4', label: 'first', files: {} }, rootFs('second-fs', 'from-2'));
+      twoPartitionDisk(
+        'gpt',
+        { type: 'ext4', label: 'first', files: {} },
+        rootFs('second-fs', 'from-2'),
+      );
 
     it.each([
       ['image property number', { lxc_root_partition: '2' }, {}],
@@ -187,23 +219,37 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
     ])('selects partition 2 by %s', async (_name, properties, options) => {
       const { d, instance, bdi, volume } = await bootVolume(layout(), options, { properties });
       const root = await host.hypervisor.containerRoot(String(instance['name']));
-      expect(await loopOf(root.source)).toMatchObject({ offset: 63488 * 512, sizeLimit: 40960 * 512 });
+      expect(await loopOf(root.source)).toMatchObject({
+        offset: 63488 * 512,
+        sizeLimit: 40960 * 512,
+      });
       await d.destroy({}, instance, null, bdi);
       expect(await harness.readFileOnDisk(volume, 2, '/marker')).toBe('from-2');
     });
 
     it('selects the DPS root partition of the host architecture', async () => {
-      const spec = twoPartitionDisk('gpt', { type: 'ext4', label: 'esp-like', files: {} }, rootFs('dps-root', 'dps'));
+      const spec = twoPartitionDisk(
+        'gpt',
+        { type: 'ext4', label: 'esp-like', files: {} },
+        rootFs('dps-root', 'dps'),
+      );
       spec.partitions![1]!.type = 'root-x86-64';
-      const { d, instance, bdi, volume } = await bootVolume(spec, { rootPartition: 'dps', hostArch: 'x86_64' });
+      const { d, instance, bdi, volume } = await bootVolume(spec, {
+        rootPartition: 'dps',
+        hostArch: 'x86_64',
+      });
       await d.destroy({}, instance, null, bdi);
       expect(await harness.readFileOnDisk(volume, 2, '/marker')).toBe('dps');
     });
 
     it('lets the image property win over the host option', async () => {
-      const { d, instance, bdi, volume } = await bootVolume(layout(), { rootPartition: '1' }, {
-        properties: { lxc_root_partition: '2' },
-      });
+      const { d, instance, bdi, volume } = await bootVolume(
+        layout(),
+        { rootPartition: '1' },
+        {
+          properties: { lxc_root_partition: '2' },
+        },
+      );
       await d.destroy({}, instance, null, bdi);
       expect(await harness.readFileOnDisk(volume, 2, '/marker')).toBe('from-2');
     });

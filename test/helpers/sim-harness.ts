@@ -63,13 +63,17 @@ export async function createSimHarness(): Promise<BackendHarness & { host: Simul
     },
     async cleanup() {
       const leaks = [
-        ...(await host.blockDevices.listLoops()).map((l) => `loop device ${l.device} <- ${l.backingFile}`),
+        ...(await host.blockDevices.listLoops()).map(
+          (l) => `loop device ${l.device} <- ${l.backingFile}`,
+        ),
         ...(await host.nbd.list()).map((n) => `nbd device ${n.device} <- ${n.file}`),
         ...(await host.mounts.list()).map((m) => `mount ${m.source} on ${m.target}`),
         ...(await host.hypervisor.list()).map((d) => `domain ${d.name} (${d.state})`),
       ];
       if (leaks.length > 0) {
-        throw new Error(`The test left these behind on the simulated host:\n  ${leaks.join('\n  ')}`);
+        throw new Error(
+          `The test left these behind on the simulated host:\n  ${leaks.join('\n  ')}`,
+        );
       }
     },
   };
