@@ -8,8 +8,8 @@ import { hasCode, isDriverError } from '../driver/errors.js';
 import { readPartitionTable } from '../driver/core/partition-table.js';
 import type { Host, LoopDevice } from '../driver/ports/index.js';
 import { Faults, operationNames, withFaults } from '../simulator/faults.js';
-import type { BackendHarness, HarnessFactory } from '../test/helpers/harness.js';
-import { makeInstance } from '../test/helpers/instances.js';
+import type { BackendHarness, HarnessFactory } from './fixtures/harness.js';
+import { makeInstance } from './fixtures/instances.js';
 import type { BdmV2 } from './block-device.js';
 import type {
   BootStep,

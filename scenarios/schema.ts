@@ -3,6 +3,7 @@
  * them. Every mistake is a DriverError('InvalidInput') naming the file, the path inside the
  * document and what was expected, e.g. `steps[2].boot.volume: expected ...`.
  */
+import type { LxcDriverOptions } from '../driver/driver.js';
 import { DriverError, type ErrorCode } from '../driver/errors.js';
 import type {
   DiskSpec,
@@ -15,16 +16,13 @@ import type {
 import { parseSize } from './fixtures/disk-spec.js';
 import { parseBlockDeviceArg, type BdmV2 } from './block-device.js';
 
-/** Host options, named as nova.conf names them. */
-export interface HostOptions {
+/** Host options: the driver's own (named as nova.conf names them), placed below the harness. */
+export interface HostOptions extends Pick<
+  LxcDriverOptions,
+  'uidMaps' | 'gidMaps' | 'imagesType' | 'useCowImages' | 'rootPartition' | 'hostArch'
+> {
   /** A directory below the harness's instances path (the real host decides where that is). */
   instancesSubdir?: string;
-  uidMaps?: string[];
-  gidMaps?: string[];
-  imagesType?: string;
-  useCowImages?: boolean;
-  rootPartition?: string;
-  hostArch?: string;
 }
 
 /** A Glance image the scenario caches on the host. */

@@ -15,7 +15,12 @@ import {
 import { createSimulatedHost } from '../simulator/index.js';
 import { SparseDisk } from '../simulator/sparse-disk.js';
 import { writeDiskLayout } from '../simulator/disk-layout.js';
-import { makeInstance, rootFs, twoPartitionDisk, volumeBdi } from '../test/helpers/instances.js';
+import {
+  makeInstance,
+  rootFs,
+  twoPartitionDisk,
+  volumeBdi,
+} from '../scenarios/fixtures/instances.js';
 
 interface Figure {
   name: string;

@@ -10,7 +10,7 @@ import { createRealHost } from '../driver/adapters/real-host.js';
 import { NodeSystemFiles } from '../driver/adapters/system-files.js';
 import type { DiskSpec } from '../scenarios/fixtures/disk-spec.js';
 import { TRANSCRIPT_SCENARIOS } from '../test/adapters/transcript-scenarios.js';
-import { createRealHarness } from '../test/helpers/real-harness.js';
+import { createRealHarness } from '../scenarios/fixtures/real-harness.js';
 import {
   RecordingHost,
   TRANSCRIPTS_DIR,

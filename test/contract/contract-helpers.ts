@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach } from 'vitest';
 import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
 import type { DiskSpec, InitSpec } from '../../scenarios/fixtures/disk-spec.js';
-import type { BackendHarness, HarnessFactory } from '../helpers/harness.js';
+import type { BackendHarness, HarnessFactory } from '../../scenarios/fixtures/harness.js';
 
 /** A fresh harness per test, cleaned up (and leak-checked) after it. */
 export function useHarness(makeHarness: HarnessFactory): () => BackendHarness {

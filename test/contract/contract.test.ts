@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { BACKEND, makeHarness } from '../helpers/backend.js';
+import { BACKEND, makeHarness } from '../../scenarios/fixtures/backend.js';
 import { describeBlockDevicesContract } from './block-devices.contract.js';
 import { describeClockContract } from './clock.contract.js';
 import { describeHostFilesContract } from './host-files.contract.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BackendHarness, HarnessFactory } from '../helpers/harness.js';
+import type { BackendHarness, HarnessFactory } from '../../scenarios/fixtures/harness.js';
 import type { InitSpec } from '../../scenarios/fixtures/disk-spec.js';
 import { domainName, domainXml, eventually, rootfsDisk, useHarness } from './contract-helpers.js';
 

@@ -1,15 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_DEVICE_KEY, hasCode } from '../../driver/index.js';
 import type { Host, LoopDevice } from '../../driver/index.js';
-import { makeHarness } from '../helpers/backend.js';
-import type { BackendHarness } from '../helpers/harness.js';
+import { makeHarness } from '../../scenarios/fixtures/backend.js';
+import type { BackendHarness } from '../../scenarios/fixtures/harness.js';
 import {
   makeInstance,
   plainDisk,
   rootFs,
   twoPartitionDisk,
   volumeBdi,
-} from '../helpers/instances.js';
+} from '../../scenarios/fixtures/instances.js';
 
 let harness: BackendHarness;
 let host: Host;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_RECORD_KEY, type Logger } from '../../driver/index.js';
-import { createSimHarness } from '../helpers/sim-harness.js';
+import { createSimHarness } from '../../scenarios/fixtures/sim-harness.js';
 import {
   makeInstance,
   plainDisk,
   rootFs,
   twoPartitionDisk,
   volumeBdi,
-} from '../helpers/instances.js';
+} from '../../scenarios/fixtures/instances.js';
 
 /** A logger that keeps what it was told, to check what the driver chose to leave alone. */
 function recordingLogger(): Logger & { lines: string[] } {

@@ -17,7 +17,7 @@ import {
   type Reporter,
   type ScenarioResult,
 } from '../../scenarios/index.js';
-import type { HarnessFactory } from '../../test/helpers/harness.js';
+import type { HarnessFactory } from '../../scenarios/fixtures/harness.js';
 import { compareBackends } from '../compare-backends.js';
 
 /** The backends a scenario can run on. */
@@ -26,9 +26,10 @@ export const BACKENDS = ['sim', 'real'] as const;
 /** A fresh-harness factory for a backend; the real one is loaded only when asked for. */
 export function harnessFor(backend: string): HarnessFactory {
   if (backend === 'real') {
-    return async () => (await import('../../test/helpers/real-harness.js')).createRealHarness();
+    return async () =>
+      (await import('../../scenarios/fixtures/real-harness.js')).createRealHarness();
   }
-  return async () => (await import('../../test/helpers/sim-harness.js')).createSimHarness();
+  return async () => (await import('../../scenarios/fixtures/sim-harness.js')).createSimHarness();
 }
 
 /** What `scenario run` was asked to do. */
