@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_DEVICE_KEY, hasCode } from '../../driver/index.js';
 import type { Host, LoopDevice } from '../../driver/index.js';
+import { dumpOnFailure } from '../helpers/dump-on-failure.js';
 import { makeHarness } from '../../scenarios/fixtures/backend.js';
 import type { BackendHarness } from '../../scenarios/fixtures/harness.js';
 import {
@@ -13,6 +14,8 @@ import {
 
 let harness: BackendHarness;
 let host: Host;
+
+dumpOnFailure(() => host);
 
 beforeEach(async () => {
   harness = await makeHarness();
