@@ -4,8 +4,7 @@ import { toolFailure } from './failures.js';
 import type { SimState } from './state.js';
 
 /** The reason a host without nbd devices gives, shared by every call. */
-export const NO_NBD_REASON =
-  'this host has no nbd kernel module (/sys/block/nbd0 is missing), so qemu-nbd cannot serve qcow2 disks';
+export const NO_NBD_REASON = 'the host has no nbd kernel module (/sys/block/nbd0 is missing)';
 
 /** qemu-nbd over the simulated nbd device table; a table of size 0 models a host without the module. */
 export class SimulatedNbd implements Nbd {
@@ -21,7 +20,7 @@ export class SimulatedNbd implements Nbd {
         'Unsupported',
         `Failed to connect ${file} with qemu-nbd: ${NO_NBD_REASON}`,
         {
-          hint: 'Use a raw image (images_type=raw, or use_cow_images=False) or load the nbd module (modprobe nbd).',
+          hint: 'Load the nbd kernel module (modprobe nbd), or boot from raw images: images_type=raw or use_cow_images=False.',
         },
       );
     }

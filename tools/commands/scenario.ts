@@ -18,18 +18,33 @@ import {
   type ScenarioResult,
 } from '../../scenarios/index.js';
 import type { HarnessFactory } from '../../scenarios/fixtures/harness.js';
+import type { SimHarnessOptions } from '../../scenarios/fixtures/sim-harness.js';
 import { compareBackends } from '../compare-backends.js';
 
 /** The backends a scenario can run on. */
 export const BACKENDS = ['sim', 'real'] as const;
 
 /** A fresh-harness factory for a backend; the real one is loaded only when asked for. */
-export function harnessFor(backend: string): HarnessFactory {
+export function harnessFor(backend: string, sim: SimHarnessOptions = {}): HarnessFactory {
   if (backend === 'real') {
     return async () =>
       (await import('../../scenarios/fixtures/real-harness.js')).createRealHarness();
   }
-  return async () => (await import('../../scenarios/fixtures/sim-harness.js')).createSimHarness();
+  return async () =>
+    (await import('../../scenarios/fixtures/sim-harness.js')).createSimHarness(sim);
+}
+
+/**
+ * Simulator options that mirror the real host's capabilities, so that a comparison also covers
+ * the scenarios whose outcome depends on them (qcow2 without nbd, on our CI hosts).
+ */
+async function mirrorRealCapabilities(): Promise<SimHarnessOptions> {
+  const probe = await harnessFor('real')();
+  try {
+    return { nbd: probe.capabilities.nbd === true };
+  } finally {
+    await probe.cleanup();
+  }
 }
 
 /** What `scenario run` was asked to do. */
@@ -71,7 +86,8 @@ export async function compareScenarios(
   write: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
   const scenarios = await loadScenarios(paths);
-  const [left, right] = backends.map((name) => ({ name, harness: harnessFor(name) })) as [
+  const sim = backends.includes('real') ? await mirrorRealCapabilities() : {};
+  const [left, right] = backends.map((name) => ({ name, harness: harnessFor(name, sim) })) as [
     { name: string; harness: HarnessFactory },
     { name: string; harness: HarnessFactory },
   ];
