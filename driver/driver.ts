@@ -139,12 +139,12 @@ export class LxcDriver {
     const inst = normalizeInstance(instance);
     const meta = normalizeImageMeta(imageMeta);
     const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
-    const instanceDir = this.instanceDir(inst);
-    const created = await this.host.files.ensureDir(instanceDir);
+    const dir = await this.instanceDir(inst);
+    const created = await this.host.files.ensureDir(dir);
     try {
-      await this.createGuest(inst, meta, bdi, powerOn);
+      await this.createGuest(inst, meta, bdi, powerOn, dir);
     } catch (error) {
-      await this.rollbackSpawn(inst, bdi, created);
+      await this.rollbackSpawn(inst, bdi, created, dir);
       throw error;
     }
   }
@@ -163,11 +163,12 @@ export class LxcDriver {
   ): Promise<void> {
     const inst = normalizeInstance(instance);
     const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
+    const dir = await this.instanceDir(inst);
     await this.stopDomain(inst.name);
-    await this.disks.release(inst.system_metadata, `${this.instanceDir(inst)}/rootfs`);
+    await this.disks.release(inst.system_metadata, `${dir}/rootfs`);
     await this.disconnectVolumes(bdi, destroyDisks);
     if (destroyDisks) {
-      await this.host.files.removeTree(this.instanceDir(inst));
+      await this.host.files.removeTree(dir);
     }
     await this.undefineIfDefined(inst.name);
   }
@@ -183,10 +184,11 @@ export class LxcDriver {
     await this.destroy(context, instance, networkInfo, blockDeviceInfo, false);
     const inst = normalizeInstance(instance);
     const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
+    const dir = await this.instanceDir(inst);
     try {
-      await this.createGuest(inst, normalizeImageMeta(null), bdi, true);
+      await this.createGuest(inst, normalizeImageMeta(null), bdi, true, dir);
     } catch (error) {
-      await this.rollbackSpawn(inst, bdi, false);
+      await this.rollbackSpawn(inst, bdi, false, dir);
       throw error;
     }
   }
@@ -210,9 +212,18 @@ export class LxcDriver {
     return (await this.host.hypervisor.list()).map((d) => d.name);
   }
 
-  /** `<instances_path>/<uuid>`. */
-  instanceDir(instance: Instance): string {
-    return `${this.options.instancesPath.replace(/\/+$/, '')}/${instance.uuid}`;
+  /**
+   * `<instances_path>/<uuid>`, with instances_path's symlinks resolved: the kernel records mount
+   * points canonically, and a lexical path would neither find the rootfs mount nor keep
+   * removeTree out of a mounted volume.
+   */
+  async instanceDir(instance: Instance): Promise<string> {
+    const root = this.options.instancesPath.replace(/\/+$/, '') || '/';
+    const canonical = await this.host.files.realpath(root).catch((error: unknown) => {
+      if (hasCode(error, 'NotFound')) return root;
+      throw error;
+    });
+    return `${canonical.replace(/\/+$/, '')}/${instance.uuid}`;
   }
 
   private async createGuest(
@@ -220,6 +231,7 @@ export class LxcDriver {
     meta: ImageMeta,
     bdi: BlockDeviceInfo,
     powerOn: boolean,
+    dir: string,
   ): Promise<void> {
     const diskInfo = getDiskInfo(
       { virt_type: 'lxc', instance: inst, image_meta: meta, block_device_info: bdi },
@@ -235,9 +247,9 @@ export class LxcDriver {
       const connected = await this.host.volumes.connect(connectionInfo);
       disks.push(diskSpecFor(bdm, connected.devicePath, diskInfo.mapping));
     }
-    const xml = buildLxcDomainXml(this.domainSpec(inst, disks));
+    const xml = buildLxcDomainXml(this.domainSpec(inst, disks, dir));
     const request = {
-      instanceDir: this.instanceDir(inst),
+      instanceDir: dir,
       systemMetadata: inst.system_metadata,
       source: this.rootSource(inst, root),
       ...this.policyFor(meta, inst),
@@ -258,7 +270,7 @@ export class LxcDriver {
       throw new DriverError(
         'FailedPrecondition',
         `Failed to spawn instance ${inst.uuid}: the container stopped right after it started (state ${state})`,
-        { hint: `Check ${this.instanceDir(inst)}/console.log and the image's /sbin/init.` },
+        { hint: `Check ${dir}/console.log and the image's /sbin/init.` },
       );
     }
   }
@@ -312,8 +324,7 @@ export class LxcDriver {
     return { policy: { kind: 'first' }, policySource: 'default (partition 1)' };
   }
 
-  private domainSpec(inst: Instance, disks: DomainDiskSpec[]): LxcDomainSpec {
-    const dir = this.instanceDir(inst);
+  private domainSpec(inst: Instance, disks: DomainDiskSpec[], dir: string): LxcDomainSpec {
     return {
       name: inst.name,
       uuid: inst.uuid,
@@ -406,21 +417,16 @@ export class LxcDriver {
     inst: Instance,
     bdi: BlockDeviceInfo,
     removeDir: boolean,
+    dir: string,
   ): Promise<void> {
     const steps: [string, () => Promise<void>][] = [
       ['stop the domain', () => this.stopDomain(inst.name)],
-      [
-        'release the rootfs',
-        () => this.disks.release(inst.system_metadata, `${this.instanceDir(inst)}/rootfs`),
-      ],
+      ['release the rootfs', () => this.disks.release(inst.system_metadata, `${dir}/rootfs`)],
       ['disconnect volumes', () => this.disconnectVolumes(bdi, true)],
       ['undefine the domain', () => this.undefineIfDefined(inst.name)],
     ];
     if (removeDir) {
-      steps.push([
-        'remove the instance directory',
-        () => this.host.files.removeTree(this.instanceDir(inst)),
-      ]);
+      steps.push(['remove the instance directory', () => this.host.files.removeTree(dir)]);
     }
     for (const [what, step] of steps) {
       try {

@@ -25,6 +25,13 @@ export class SimulatedHostFiles implements HostFiles {
     return true;
   }
 
+  async realpath(path: string): Promise<string> {
+    if (!(await this.exists(path))) {
+      throw noSuchPath('resolve', path);
+    }
+    return this.state.canonical(path);
+  }
+
   async exists(path: string): Promise<boolean> {
     const { tree, rel } = this.state.resolveHostPath(path);
     try {
@@ -53,7 +60,7 @@ export class SimulatedHostFiles implements HostFiles {
   }
 
   async removeTree(path: string): Promise<void> {
-    const normal = posix.resolve('/', path);
+    const normal = this.state.canonical(path);
     const below = this.state.hostMounts.find(
       (m) => m.target === normal || m.target.startsWith(normal + '/'),
     );

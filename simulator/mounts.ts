@@ -1,4 +1,3 @@
-import { posix } from 'node:path';
 import { probeFilesystem } from '../driver/core/fs-probe.js';
 import type { MountEntry, MountOptions, Mounts } from '../driver/ports/mounts.js';
 import { DriverError } from '../driver/errors.js';
@@ -48,7 +47,7 @@ export class SimulatedMounts implements Mounts {
       throw mountWrongFs(argv, source, target);
     }
     const fs = this.state.filesystemAt(view, probe.type, probe.label);
-    const normal = posix.resolve('/', target);
+    const normal = this.state.canonical(target);
     if (this.state.hostMounts.some((m) => m.target === normal && m.source === source)) {
       throw new DriverError(
         'Busy',
@@ -65,7 +64,7 @@ export class SimulatedMounts implements Mounts {
   }
 
   async unmount(target: string): Promise<void> {
-    const normal = posix.resolve('/', target);
+    const normal = this.state.canonical(target);
     const argv = ['umount', target];
     const index = this.state.hostMounts.findLastIndex((m) => m.target === normal);
     if (index < 0) {

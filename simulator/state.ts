@@ -250,13 +250,32 @@ export class SimState {
     }
   }
 
+  /**
+   * The canonical form of a host path, symlinks in the host tree resolved, as the kernel
+   * records mount points (symlinks inside mounted filesystems are not modelled).
+   */
+  canonical(path: string): string {
+    const normal = posix.resolve('/', path);
+    return this.matchMount(normal) ? normal : this.hostRealpath(normal);
+  }
+
   /** Resolves a host path to the file tree that holds it (a mounted filesystem or the host's own). */
   resolveHostPath(path: string): {
     tree: InstanceType<typeof Volume>;
     rel: string;
     mount?: SimMount;
   } {
-    const normal = posix.resolve('/', path);
+    const normal = this.canonical(path);
+    const best = this.matchMount(normal);
+    if (!best) {
+      return { tree: this.host, rel: normal };
+    }
+    const rest = normal.slice(best.target.length);
+    return { tree: best.fs.tree, rel: rest === '' ? '/' : rest, mount: best };
+  }
+
+  /** The topmost host mount at or above `normal`. */
+  private matchMount(normal: string): SimMount | undefined {
     let best: SimMount | undefined;
     for (const mount of this.hostMounts) {
       if (normal === mount.target || normal.startsWith(mount.target + '/')) {
@@ -266,11 +285,17 @@ export class SimState {
         }
       }
     }
-    if (!best) {
-      return { tree: this.host, rel: normal };
+    return best;
+  }
+
+  /** realpath in the host tree; a missing tail keeps its names, as `realpath -m` does. */
+  private hostRealpath(normal: string): string {
+    try {
+      return String(this.host.realpathSync(normal));
+    } catch {
+      if (normal === '/') return '/';
+      return posix.join(this.hostRealpath(posix.dirname(normal)), posix.basename(normal));
     }
-    const rest = normal.slice(best.target.length);
-    return { tree: best.fs.tree, rel: rest === '' ? '/' : rest, mount: best };
   }
 
   /** A JSON-able snapshot of the whole host, for failure dumps and bug reports. */

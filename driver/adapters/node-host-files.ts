@@ -57,8 +57,14 @@ export class NodeHostFiles implements HostFiles {
     }
   }
 
+  async realpath(path: string): Promise<string> {
+    return this.system.realpath(path);
+  }
+
   async removeTree(path: string): Promise<void> {
-    const root = resolve(path);
+    // Mount points are recorded canonical: compare canonical paths, or a symlinked
+    // instances_path would hide a mounted volume from this check and rm would walk into it.
+    const root = await this.system.realpath(resolve(path)).catch(() => resolve(path));
     const below = parseMountinfo(await this.system.readText(SELF_MOUNTINFO)).filter(
       (entry) => entry.target === root || entry.target.startsWith(`${root}/`),
     );

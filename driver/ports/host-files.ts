@@ -6,6 +6,12 @@ export interface HostFiles {
   /** Creates `path` and missing parents. Returns whether `path` itself was created. Safe to repeat. */
   ensureDir(path: string): Promise<boolean>;
 
+  /**
+   * The canonical absolute path of an existing `path`, symlinks resolved: the form the kernel
+   * records mount points in. NotFound when it does not exist. Safe to repeat.
+   */
+  realpath(path: string): Promise<string>;
+
   /** Whether `path` exists (file, directory or device; symlinks not followed). */
   exists(path: string): Promise<boolean>;
 

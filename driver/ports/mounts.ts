@@ -2,7 +2,7 @@
 export interface MountEntry {
   /** The mounted device or source, e.g. `/dev/loop0`. */
   source: string;
-  /** Absolute mount point, escapes decoded. */
+  /** Absolute mount point, escapes decoded, symlinks resolved (the kernel records it so). */
   target: string;
   fstype: string;
   /** Per-mount options, e.g. `rw`, `relatime`. */

@@ -29,6 +29,20 @@ export function describeHostFilesContract(makeHarness: HarnessFactory): void {
       });
     });
 
+    it('resolves symlinks to the canonical path; NotFound for a missing path', async () => {
+      const h = harness();
+      const real = await h.makeDir('real');
+      await h.host.files.ensureDir(`${real}/sub`);
+      const link = await h.makeSymlink(real, 'link');
+      expect(await h.host.files.realpath(`${link}/sub`)).toBe(
+        await h.host.files.realpath(`${real}/sub`),
+      );
+      expect(await h.host.files.realpath(`${link}/sub`)).not.toContain('link');
+      await expect(h.host.files.realpath(`${link}/nope`)).rejects.toMatchObject({
+        code: 'NotFound',
+      });
+    });
+
     it('removes a tree, and a missing one, safely', async () => {
       const h = harness();
       const dir = await h.makeDir();
@@ -47,6 +61,12 @@ export function describeHostFilesContract(makeHarness: HarnessFactory): void {
       await h.host.files.writeFile(`${dir}/console.log`, 'log');
       await h.host.mounts.mount(loop.device, `${dir}/rootfs`, { fstype: 'ext4' });
       await expect(h.host.files.removeTree(dir)).rejects.toMatchObject({ code: 'Busy' });
+      // The same through a symlink: the kernel records the mount point canonically.
+      const link = await h.makeSymlink(dir, 'instance-link');
+      await expect(h.host.files.removeTree(link)).rejects.toMatchObject({ code: 'Busy' });
+      expect(await h.host.mounts.list()).toContainEqual(
+        expect.objectContaining({ target: `${await h.host.files.realpath(dir)}/rootfs` }),
+      );
       expect(await h.host.files.exists(`${dir}/console.log`)).toBe(true);
       expect(await h.host.files.exists(`${dir}/rootfs/sbin/init`)).toBe(true);
       await h.host.mounts.unmount(`${dir}/rootfs`);

@@ -205,6 +205,23 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
     for (const loop of taken) await host.blockDevices.detachLoop(loop.device);
   });
 
+  it('works through a symlinked instances_path and never deletes into a mounted volume', async () => {
+    const realDir = await harness.makeDir('instances-real');
+    const linked = await harness.makeSymlink(realDir, 'instances-link');
+    const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    const d = new LxcDriver(host, { instancesPath: linked, imagesType: 'raw' });
+    await d.spawn({}, instance, {}, [], null, null, null, bdi);
+    const rootfs = `${realDir}/${String(instance['uuid'])}/rootfs`;
+    // The post step found its own mount through the symlink and cleaned the host namespace.
+    expect((await host.mounts.list()).filter((m) => m.target === rootfs)).toEqual([]);
+    await d.destroy({}, instance, null, bdi);
+    expect(await host.files.exists(`${realDir}/${String(instance['uuid'])}`)).toBe(false);
+    expect(await harness.readFileOnDisk(volume, 1, '/etc/hostname')).toBe('guest\n');
+    expect(await harness.readFileOnDisk(volume, 1, '/marker')).toBe('booted');
+  });
+
   describe('root partition overrides', () => {
     const layout = () =>
       twoPartitionDisk(

@@ -39,6 +39,7 @@ async function setup(options: Record<string, unknown> = {}) {
 
 /** The port operations spawn of a partitioned file-backed root volume calls, in order. */
 const SPAWN_OPERATIONS = [
+  'files.realpath',
   'files.ensureDir',
   'volumes.connect',
   'mounts.list',

@@ -70,7 +70,8 @@ describe('nova-lxc scenario', () => {
       scenarios: { trace: { op: string; args: unknown }[] }[];
     };
     const calls = written.scenarios[0]!.trace;
-    expect(calls[0]).toMatchObject({ op: 'files.ensureDir', args: ['<instances>/<uuid:web>'] });
+    expect(calls[0]).toMatchObject({ op: 'files.realpath', args: ['<instances>'] });
+    expect(calls[1]).toMatchObject({ op: 'files.ensureDir', args: ['<instances>/<uuid:web>'] });
     expect(JSON.stringify(calls)).not.toMatch(/\/dev\/loop\d|[0-9a-f]{8}-[0-9a-f]{4}-/);
   });
 
