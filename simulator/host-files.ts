@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { shiftId } from '../driver/core/id-shift.js';
 import { DriverError } from '../driver/errors.js';
-import type { HostFiles, IdMap } from '../driver/ports/host-files.js';
+import type { FileKind, HostFiles, IdMap } from '../driver/ports/host-files.js';
 import { noSuchPath, type SimState } from './state.js';
 
 type Tree = ReturnType<SimState['resolveHostPath']>['tree'];
@@ -26,10 +26,27 @@ export class SimulatedHostFiles implements HostFiles {
   }
 
   async realpath(path: string): Promise<string> {
+    if (this.state.isBlockDevice(path)) {
+      return posix.resolve('/', path);
+    }
     if (!(await this.exists(path))) {
       throw noSuchPath('resolve', path);
     }
     return this.state.canonical(path);
+  }
+
+  async kind(path: string): Promise<FileKind | null> {
+    if (this.state.isBlockDevice(path)) {
+      return 'block-device';
+    }
+    const { tree, rel } = this.state.resolveHostPath(path);
+    try {
+      const stat = tree.lstatSync(rel);
+      if (stat.isSymbolicLink()) return 'symlink';
+      return stat.isDirectory() ? 'directory' : stat.isFile() ? 'file' : 'other';
+    } catch {
+      return null;
+    }
   }
 
   async exists(path: string): Promise<boolean> {

@@ -35,13 +35,14 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
   const state = new SimState(options);
   const clock = new FakeClock();
   const blockDevices = new SimulatedBlockDevices(state);
+  const files = new SimulatedHostFiles(state);
   const raw: Host = {
     blockDevices,
     nbd: new SimulatedNbd(state),
     mounts: new SimulatedMounts(state),
     hypervisor: new SimulatedHypervisor(state),
-    files: new SimulatedHostFiles(state),
-    volumes: new PortVolumeConnector(blockDevices),
+    files,
+    volumes: new PortVolumeConnector(blockDevices, files),
     images: new SimulatedImageStore(state),
     clock,
   };

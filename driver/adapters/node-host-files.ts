@@ -1,7 +1,7 @@
 import { lchown, lstat, mkdir, opendir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DriverError } from '../errors.js';
-import type { HostFiles, IdMap } from '../ports/host-files.js';
+import type { FileKind, HostFiles, IdMap } from '../ports/host-files.js';
 import { SELF_MOUNTINFO } from './linux-mounts.js';
 import { parseMountinfo } from './parse-mountinfo.js';
 import { fsError, type SystemFiles } from './system-files.js';
@@ -59,6 +59,10 @@ export class NodeHostFiles implements HostFiles {
 
   async realpath(path: string): Promise<string> {
     return this.system.realpath(path);
+  }
+
+  async kind(path: string): Promise<FileKind | null> {
+    return (await this.system.stat(path))?.kind ?? null;
   }
 
   async removeTree(path: string): Promise<void> {

@@ -1,8 +1,8 @@
+import { PortVolumeConnector } from '../core/volume-connector.js';
 import type { Host } from '../ports/index.js';
 import { ExecaCommandRunner, type CommandRunner } from './command-runner.js';
 import { FileImageStore } from './file-image-store.js';
 import { LinuxMounts } from './linux-mounts.js';
-import { LocalVolumeConnector } from './local-volume-connector.js';
 import { LosetupBlockDevices } from './losetup-block-devices.js';
 import { NodeHostFiles } from './node-host-files.js';
 import { QemuNbd } from './qemu-nbd.js';
@@ -30,6 +30,7 @@ export function createRealHost(options: RealHostOptions): Host {
   const system = options.systemFiles ?? new NodeSystemFiles();
   const clock = new SystemClock();
   const blockDevices = new LosetupBlockDevices(runner, system, clock);
+  const files = new NodeHostFiles(system);
   return {
     blockDevices,
     nbd: new QemuNbd(runner, system),
@@ -38,8 +39,8 @@ export function createRealHost(options: RealHostOptions): Host {
       ...(options.connectionUri ? { uri: options.connectionUri } : {}),
       ...(options.lxcStateDir ? { stateDir: options.lxcStateDir } : {}),
     }),
-    files: new NodeHostFiles(system),
-    volumes: new LocalVolumeConnector(blockDevices, system),
+    files,
+    volumes: new PortVolumeConnector(blockDevices, files),
     images: new FileImageStore(runner, system, options.imagesDir),
     clock,
   };

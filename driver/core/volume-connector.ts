@@ -1,93 +1,120 @@
 import { DriverError, hasCode } from '../errors.js';
 import type { BlockDevices } from '../ports/block-devices.js';
+import type { HostFiles } from '../ports/host-files.js';
 import type {
   ConnectedVolume,
   ConnectionInfo,
   VolumeConnector,
 } from '../ports/volume-connector.js';
 
+/** The driver_volume_types PortVolumeConnector handles. */
+export const SUPPORTED_VOLUME_TYPES = ['local', 'file'] as const;
+
 /**
- * The volume connector both backends use, over the BlockDevices port:
+ * The volume connector both backends use, over the BlockDevices and HostFiles ports:
  * - `local`: `data.device_path` is already a local block device (Cinder's LVM on this host,
- *   an iSCSI disk os-brick attached, ...); nothing to attach or release.
+ *   a disk os-brick attached, ...); nothing to attach or release.
  * - `file`: `data.path` is a file-backed volume attached as a loop device; `data.device_path`
- *   is filled in, as os-brick fills it, and released only while it still backs that file.
+ *   is filled in, as os-brick fills it, and released only while it still shows that file:
+ *   the number may have been reused by someone else since (reference §10 item 10).
  */
 export class PortVolumeConnector implements VolumeConnector {
-  constructor(private readonly blockDevices: BlockDevices) {}
+  constructor(
+    private readonly blockDevices: BlockDevices,
+    private readonly files: HostFiles,
+  ) {}
 
   async connect(connectionInfo: ConnectionInfo): Promise<ConnectedVolume> {
     const { type, data } = read(connectionInfo);
-    if (type === 'local') {
-      const devicePath = requireString(data, 'device_path', type);
-      // Fails with NotFound when the device is missing.
-      await this.blockDevices.geometry(devicePath);
-      return { devicePath };
-    }
-    const path = requireString(data, 'path', type);
-    const current = await this.ownLoop(data, path);
-    if (current) {
-      return { devicePath: current };
-    }
-    const loop = await this.blockDevices.attachLoop(path);
-    data['device_path'] = loop.device;
-    return { devicePath: loop.device };
+    return type === 'local' ? this.connectLocal(data) : this.connectFile(data);
   }
 
   async disconnect(connectionInfo: ConnectionInfo): Promise<void> {
     const { type, data } = read(connectionInfo);
-    if (type === 'local') {
-      return;
-    }
-    const path = requireString(data, 'path', type);
-    const device = await this.ownLoop(data, path);
-    if (!device) {
-      // Already released, or the number now backs something else: never touch it.
-      return;
-    }
+    if (type === 'local') return; // Nothing was attached.
+    const device = optionalString(data, 'device_path');
+    const path = optionalString(data, 'path');
+    if (device === undefined || path === undefined) return;
+    const backing = await this.files.realpath(path).catch(() => path);
+    // A deleted file still backs its loop device; the kernel then shows "PATH (deleted)".
+    const loop = (await this.blockDevices.listLoops()).find(
+      (l) =>
+        l.device === device &&
+        l.offset === 0 &&
+        (l.backingFile === backing || l.backingFile === `${backing} (deleted)`),
+    );
+    if (!loop) return;
     try {
       await this.blockDevices.detachLoop(device);
     } catch (error) {
-      if (!hasCode(error, 'NotFound')) {
-        throw error;
-      }
+      if (!hasCode(error, 'NotFound')) throw error;
     }
   }
 
-  /** The loop device recorded in `data.device_path`, if it still backs `path`. */
-  private async ownLoop(data: Record<string, unknown>, path: string): Promise<string | undefined> {
-    const device = data['device_path'];
-    if (typeof device !== 'string') {
-      return undefined;
+  private async connectLocal(data: Record<string, unknown>): Promise<ConnectedVolume> {
+    const device = requireString(data, 'device_path', 'local');
+    const real = await this.files.realpath(device).catch(() => null);
+    const kind = real === null ? null : await this.files.kind(real);
+    if (kind === null) {
+      throw new DriverError('NotFound', `Failed to connect volume: ${device} does not exist`);
     }
-    const loops = await this.blockDevices.listLoops();
-    const loop = loops.find((l) => l.device === device);
-    return loop && loop.backingFile === path && loop.offset === 0 && !loop.autoclear
-      ? device
-      : undefined;
+    if (kind !== 'block-device') {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to connect volume: ${device} is not a block device (${kind})`,
+        { hint: "Use driver_volume_type 'file' for an image file." },
+      );
+    }
+    return { devicePath: device };
+  }
+
+  private async connectFile(data: Record<string, unknown>): Promise<ConnectedVolume> {
+    const path = requireString(data, 'path', 'file');
+    const backing = await this.files.realpath(path).catch((error: unknown) => {
+      throw hasCode(error, 'NotFound')
+        ? new DriverError('NotFound', `Failed to connect volume: ${path} does not exist`, {
+            cause: error,
+          })
+        : error;
+    });
+    if ((await this.files.kind(backing)) !== 'file') {
+      throw new DriverError('NotFound', `Failed to connect volume: ${path} is not a file`);
+    }
+    const known = optionalString(data, 'device_path');
+    if (known !== undefined) {
+      const loop = (await this.blockDevices.listLoops()).find(
+        (l) => l.device === known && l.backingFile === backing && l.offset === 0,
+      );
+      if (loop) return { devicePath: loop.device };
+    }
+    const loop = await this.blockDevices.attachLoop(backing);
+    data['device_path'] = loop.device;
+    return { devicePath: loop.device };
   }
 }
-
-/** The volume types PortVolumeConnector handles. */
-export const SUPPORTED_VOLUME_TYPES = ['local', 'file'] as const;
 
 function read(connectionInfo: ConnectionInfo): { type: string; data: Record<string, unknown> } {
   const type = connectionInfo?.driver_volume_type;
   if (type !== 'local' && type !== 'file') {
     throw new DriverError(
       'Unsupported',
-      `Failed to connect volume: driver_volume_type '${String(type)}' is not supported by nova-lxc`,
-      { hint: `Supported types: ${SUPPORTED_VOLUME_TYPES.join(', ')}.` },
+      `Failed to connect volume: driver_volume_type '${String(type)}' is not supported`,
+      { hint: `Supported here: ${SUPPORTED_VOLUME_TYPES.join(', ')}.` },
     );
   }
   const data = connectionInfo.data;
   if (typeof data !== 'object' || data === null) {
     throw new DriverError(
       'InvalidInput',
-      `Failed to connect volume: connection_info.data must be an object`,
+      'Failed to connect volume: connection_info.data must be an object',
     );
   }
   return { type, data };
+}
+
+function optionalString(data: Record<string, unknown>, key: string): string | undefined {
+  const value = data[key];
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 function requireString(data: Record<string, unknown>, key: string, type: string): string {

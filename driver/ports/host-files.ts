@@ -12,6 +12,9 @@ export interface HostFiles {
    */
   realpath(path: string): Promise<string>;
 
+  /** What `path` is (symlinks not followed), or null when it does not exist. Safe to repeat. */
+  kind(path: string): Promise<FileKind | null>;
+
   /** Whether `path` exists (file, directory or device; symlinks not followed). */
   exists(path: string): Promise<boolean>;
 
@@ -34,6 +37,9 @@ export interface HostFiles {
    */
   shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<void>;
 }
+
+/** The kinds of filesystem entry the driver distinguishes. */
+export type FileKind = 'file' | 'directory' | 'block-device' | 'symlink' | 'other';
 
 /** One user-namespace id range: guest ids [start, start+count) map to host [target, ...). */
 export interface IdMap {

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { createSimulatedHost } from '../../simulator/index.js';
+
+function host() {
+  const h = createSimulatedHost();
+  h.addDisk('/vols/v1.img', { size: '1M', table: 'none' });
+  h.addDisk('/dev/sdb', { size: '1M', table: 'none' }, 'block');
+  h.state.host.mkdirSync('/vols/dir', { recursive: true });
+  return h;
+}
+
+describe('PortVolumeConnector', () => {
+  it.each([
+    ['an unknown type', { driver_volume_type: 'iscsi', data: {} }, 'Unsupported'],
+    ['data that is not an object', { driver_volume_type: 'file', data: null }, 'InvalidInput'],
+    ['a relative path', { driver_volume_type: 'file', data: { path: 'v1.img' } }, 'InvalidInput'],
+    [
+      'a missing file',
+      { driver_volume_type: 'file', data: { path: '/vols/nope.img' } },
+      'NotFound',
+    ],
+    [
+      'a directory as file',
+      { driver_volume_type: 'file', data: { path: '/vols/dir' } },
+      'NotFound',
+    ],
+    [
+      'a missing device',
+      { driver_volume_type: 'local', data: { device_path: '/dev/sdz' } },
+      'NotFound',
+    ],
+    [
+      'a regular file as device',
+      { driver_volume_type: 'local', data: { device_path: '/vols/v1.img' } },
+      'InvalidInput',
+    ],
+  ])('rejects %s', async (_name, info, code) => {
+    const h = host();
+    await expect(h.volumes.connect(info as never)).rejects.toMatchObject({ code });
+    expect(await h.blockDevices.listLoops()).toEqual([]);
+  });
+
+  it('uses a local block device as it is and releases nothing', async () => {
+    const h = host();
+    const info = { driver_volume_type: 'local', data: { device_path: '/dev/sdb' } };
+    expect(await h.volumes.connect(info)).toEqual({ devicePath: '/dev/sdb' });
+    await h.volumes.disconnect(info);
+    expect(await h.blockDevices.listLoops()).toEqual([]);
+  });
+
+  it('attaches a file once, returns the same device again, and releases it', async () => {
+    const h = host();
+    const info = {
+      driver_volume_type: 'file',
+      data: { path: '/vols/v1.img' } as Record<string, unknown>,
+    };
+    const first = await h.volumes.connect(info);
+    expect(info.data['device_path']).toBe(first.devicePath);
+    expect(await h.volumes.connect(info)).toEqual(first);
+    expect(await h.blockDevices.listLoops()).toHaveLength(1);
+    await h.volumes.disconnect(info);
+    await h.volumes.disconnect(info);
+    expect(await h.blockDevices.listLoops()).toEqual([]);
+  });
+
+  it('leaves alone a device number that now backs another file', async () => {
+    const h = host();
+    h.addDisk('/vols/other.img', { size: '1M', table: 'none' });
+    const info = {
+      driver_volume_type: 'file',
+      data: { path: '/vols/v1.img' } as Record<string, unknown>,
+    };
+    const ours = await h.volumes.connect(info);
+    await h.blockDevices.detachLoop(ours.devicePath);
+    const theirs = await h.blockDevices.attachLoop('/vols/other.img');
+    expect(theirs.device).toBe(ours.devicePath);
+    await h.volumes.disconnect(info);
+    expect(await h.blockDevices.listLoops()).toEqual([
+      expect.objectContaining({ backingFile: '/vols/other.img' }),
+    ]);
+  });
+});
