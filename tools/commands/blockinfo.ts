@@ -68,54 +68,47 @@ function str(input: Dict, key: string): string {
   return value;
 }
 
-function optStr(input: Dict, key: string): string | null {
+/** An optional field: null or undefined → null, otherwise it must pass `is`. */
+function optional<T>(
+  input: Dict,
+  key: string,
+  is: (value: unknown) => value is T,
+  expected: string,
+): T | null {
   const value = input[key];
   if (value === undefined || value === null) {
     return null;
   }
-  if (typeof value !== 'string') {
-    throw bad(`input.${key}`, 'a string or null', value);
+  if (!is(value)) {
+    throw bad(`input.${key}`, `${expected} or null`, value);
   }
   return value;
 }
 
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isNumber = (value: unknown): value is number => typeof value === 'number';
+const isList = (value: unknown): value is unknown[] => Array.isArray(value);
+
+function optStr(input: Dict, key: string): string | null {
+  return optional(input, key, isString, 'a string');
+}
+
 function optDict(input: Dict, key: string): Dict | null {
-  const value = input[key];
-  if (value === undefined || value === null) {
-    return null;
-  }
-  if (!isDict(value)) {
-    throw bad(`input.${key}`, 'an object or null', value);
-  }
-  return value;
+  return optional(input, key, isDict, 'an object');
+}
+
+function optList(input: Dict, key: string): unknown[] | null {
+  return optional(input, key, isList, 'a list');
+}
+
+function optInt(input: Dict, key: string): number | null {
+  return optional(input, key, isNumber, 'a number');
 }
 
 function dictList(input: Dict, key: string): Dict[] {
   const value = input[key];
   if (!Array.isArray(value) || !value.every(isDict)) {
     throw bad(`input.${key}`, 'a list of objects', value);
-  }
-  return value;
-}
-
-function optList(input: Dict, key: string): unknown[] | null {
-  const value = input[key];
-  if (value === undefined || value === null) {
-    return null;
-  }
-  if (!Array.isArray(value)) {
-    throw bad(`input.${key}`, 'a list or null', value);
-  }
-  return value;
-}
-
-function optInt(input: Dict, key: string): number | null {
-  const value = input[key];
-  if (value === undefined || value === null) {
-    return null;
-  }
-  if (typeof value !== 'number') {
-    throw bad(`input.${key}`, 'a number or null', value);
   }
   return value;
 }
