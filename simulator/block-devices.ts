@@ -41,7 +41,7 @@ export class SimulatedBlockDevices implements BlockDevices {
     }
     const loop: SimLoop = {
       device: `/dev/loop${index}`,
-      backing: path,
+      backingFile: path,
       offset,
       sizeLimit,
       readOnly: options.readOnly ?? false,
@@ -62,7 +62,7 @@ export class SimulatedBlockDevices implements BlockDevices {
       // The kernel defers the detach of an open device and frees it on last close.
       loop.autoclear = true;
       throw new DriverError('Busy', `Failed to detach loop device: ${device} is still in use`, {
-        details: { device, backingFile: loop.backing },
+        details: { device, backingFile: loop.backingFile },
       });
     }
     this.state.loops[index] = undefined;
@@ -94,15 +94,7 @@ export class SimulatedBlockDevices implements BlockDevices {
 }
 
 function toLoopDevice(loop: SimLoop): LoopDevice {
-  return {
-    device: loop.device,
-    backingFile: loop.backing,
-    offset: loop.offset,
-    sizeLimit: loop.sizeLimit,
-    readOnly: loop.readOnly,
-    sectorSize: loop.sectorSize,
-    autoclear: loop.autoclear,
-  };
+  return { ...loop };
 }
 
 function attachArgv(path: string, options: LoopAttachOptions): string[] {

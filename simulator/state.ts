@@ -1,6 +1,7 @@
 import { Volume } from 'memfs';
 import { posix } from 'node:path';
 import { DriverError } from '../driver/errors.js';
+import type { LoopDevice } from '../driver/ports/block-devices.js';
 import type { DomainState } from '../driver/ports/hypervisor.js';
 import type { LxcDomainSpec } from '../driver/core/domain-xml.js';
 import { SparseDisk } from './sparse-disk.js';
@@ -26,16 +27,8 @@ export interface SimFilesystem {
   offset: number;
 }
 
-/** One slot of the kernel's loop table. */
-export interface SimLoop {
-  device: string;
-  backing: string;
-  offset: number;
-  sizeLimit: number;
-  readOnly: boolean;
-  sectorSize: number;
-  autoclear: boolean;
-}
+/** One slot of the kernel's loop table: exactly what the BlockDevices port reports. */
+export type SimLoop = LoopDevice;
 
 /** One qemu-nbd connection. */
 export interface SimNbdConnection {
@@ -185,7 +178,7 @@ export class SimState {
     }
     const loop = this.loops.find((l) => l?.device === path);
     if (loop) {
-      const under = this.view(loop.backing);
+      const under = this.view(loop.backingFile);
       if (!under) {
         return undefined;
       }
@@ -231,7 +224,7 @@ export class SimState {
   /** How many holders keep a device open: mounts of it and loop devices over it. */
   holders(device: string): number {
     const mounts = this.allMounts().filter((m) => m.source === device).length;
-    const loops = this.loops.filter((l) => l?.backing === device).length;
+    const loops = this.loops.filter((l) => l?.backingFile === device).length;
     const nbds = this.nbd.filter((n) => n?.file === device).length;
     return mounts + loops + nbds;
   }
