@@ -16,9 +16,6 @@ export const NBD_HINT =
  * qemu-nbd: a device that cannot appear is never waited for (Nova waits 30 s).
  */
 export class QemuNbd implements Nbd {
-  // The kernel does not record which file a device serves; remember what this adapter connected.
-  private readonly connected = new Map<string, NbdConnection>();
-
   constructor(
     private readonly runner: CommandRunner,
     private readonly files: SystemFiles,
@@ -54,9 +51,7 @@ export class QemuNbd implements Nbd {
       action: 'connect nbd device',
       classify,
     });
-    const connection = { device, file, format };
-    this.connected.set(device, connection);
-    return connection;
+    return { device, file, format };
   }
 
   async disconnect(device: string): Promise<void> {
@@ -67,21 +62,32 @@ export class QemuNbd implements Nbd {
       action: 'disconnect nbd device',
       classify,
     });
-    this.connected.delete(device);
   }
 
+  /**
+   * Every connected device, from the kernel: /sys/block/nbdN/pid names the serving qemu-nbd,
+   * whose command line names the file. This survives a driver restart, so destroy can prove
+   * a device is still the one it connected. A server we cannot read shows with file ''.
+   */
   async list(): Promise<NbdConnection[]> {
+    if ((await this.files.stat('/sys/block/nbd0')) === null) return [];
     const result: NbdConnection[] = [];
-    for (const [device, connection] of this.connected) {
-      if (await this.isBusy(device)) result.push(connection);
+    for (const name of await this.nbdNames()) {
+      const pid = await this.files.readText(`/sys/block/${name}/pid`).catch(() => null);
+      if (pid === null) continue;
+      const cmdline = await this.files.readText(`/proc/${pid.trim()}/cmdline`).catch(() => '');
+      result.push(parseQemuNbdCmdline(cmdline, `/dev/${name}`));
     }
     return result;
   }
 
-  private async freeDevice(): Promise<string> {
+  private async nbdNames(): Promise<string[]> {
     const names = (await this.files.readDir('/sys/block')).filter((name) => /^nbd\d+$/.test(name));
-    names.sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
-    for (const name of names) {
+    return names.sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
+  }
+
+  private async freeDevice(): Promise<string> {
+    for (const name of await this.nbdNames()) {
       if (!(await this.isBusy(`/dev/${name}`))) return `/dev/${name}`;
     }
     throw new DriverError('ResourceExhausted', 'Failed to connect nbd device: no free nbd device');
@@ -91,4 +97,23 @@ export class QemuNbd implements Nbd {
     // A connected nbd device has a pid file in sysfs (what Nova's NbdMount checks too).
     return (await this.files.stat(`/sys/block/${device.replace(/^\/dev\//, '')}/pid`)) !== null;
   }
+}
+
+/**
+ * The connection a qemu-nbd command line (/proc/PID/cmdline, NUL-separated) describes: the
+ * image is its last argument, the format its -f/--format (raw when absent, as qemu-nbd probes).
+ * Anything that is not qemu-nbd gives file '' so that nothing can match it.
+ */
+export function parseQemuNbdCmdline(cmdline: string, device: string): NbdConnection {
+  const args = cmdline.split('\0').filter((arg) => arg !== '');
+  const unknown: NbdConnection = { device, file: '', format: 'raw' };
+  if (!args[0]?.endsWith('qemu-nbd') || args.length < 2) return unknown;
+  const file = args[args.length - 1]!;
+  if (file.startsWith('-')) return unknown;
+  let format: string | undefined;
+  args.forEach((arg, i) => {
+    if (arg === '-f' || arg === '--format') format = args[i + 1];
+    else if (arg.startsWith('--format=')) format = arg.slice('--format='.length);
+  });
+  return { device, file, format: format === 'qcow2' ? 'qcow2' : 'raw' };
 }
