@@ -15,6 +15,8 @@ interface Fake {
   missingPaths?: string[];
   failing?: string[];
   mountinfo?: string;
+  /** Permission bits by path; absent paths do not exist. */
+  modes?: Record<string, number>;
 }
 
 function probes(fake: Fake = {}): DoctorProbes {
@@ -22,6 +24,7 @@ function probes(fake: Fake = {}): DoctorProbes {
     uid: () => fake.uid ?? 0,
     exists: async (path) => !(fake.missingPaths ?? []).includes(path),
     readText: async () => fake.mountinfo ?? UNIFIED,
+    mode: async (path) => fake.modes?.[path] ?? null,
     run: async (argv) => {
       const key = argv[0] === 'virsh' ? 'virsh' : (argv[0] ?? '');
       if ((fake.failing ?? []).includes(key)) return { ok: false, output: `${key}: not found` };
@@ -97,5 +100,33 @@ describe('runDoctor', () => {
   it('checks the given connection URI', async () => {
     const report = await runDoctor(probes(), { uri: 'lxc+ssh://node/' });
     expect(report.lines.join('\n')).toContain('lxc+ssh://node/ answers');
+  });
+
+  describe('instances_path', () => {
+    const tree = { '/': 0o755, '/var': 0o755, '/var/lib': 0o755, '/var/lib/nova': 0o755 };
+
+    it.each([
+      ['reachable', { ...tree, '/var/lib/nova/instances': 0o755 }, 'ok', /reachable/],
+      [
+        'under a 0700 parent',
+        { ...tree, '/var/lib/nova': 0o700, '/var/lib/nova/instances': 0o755 },
+        'warn',
+        /\/var\/lib\/nova is mode 0700/,
+      ],
+      [
+        'itself 0750',
+        { ...tree, '/var/lib/nova/instances': 0o750 },
+        'warn',
+        /instances is mode 0750/,
+      ],
+      ['missing', tree, 'warn', /does not exist/],
+    ])('reports an instances_path %s', async (_name, modes, status, detail) => {
+      const report = await runDoctor(probes({ modes }), {
+        instancesPath: '/var/lib/nova/instances',
+      });
+      const check = report.checks.find((c) => c.name === 'instances_path');
+      expect(check).toMatchObject({ status, detail: expect.stringMatching(detail) });
+      expect(report.ok).toBe(true);
+    });
   });
 });

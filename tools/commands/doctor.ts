@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
 import { DEFAULT_LXC_URI, virshPing } from '../../driver/adapters/commands.js';
@@ -9,6 +10,8 @@ export interface DoctorProbes {
   uid(): number;
   exists(path: string): Promise<boolean>;
   readText(path: string): Promise<string>;
+  /** Permission bits of a path (symlinks followed), or null when it does not exist. */
+  mode(path: string): Promise<number | null>;
   /** Runs argv; never throws: `ok` false with the first stderr line on failure. */
   run(argv: string[]): Promise<{ ok: boolean; output: string }>;
 }
@@ -62,7 +65,7 @@ async function toolCheck(
 /** Runs every check of the real backend's host requirements. */
 export async function runDoctor(
   probes: DoctorProbes,
-  options: { uri?: string } = {},
+  options: { uri?: string; instancesPath?: string } = {},
 ): Promise<DoctorReport> {
   const uri = options.uri ?? DEFAULT_LXC_URI;
   const checks: DoctorCheck[] = [];
@@ -149,6 +152,9 @@ export async function runDoctor(
           fix: 'modprobe nbd, or use raw images (images_type=raw or use_cow_images=False)',
         },
   );
+  if (options.instancesPath !== undefined) {
+    checks.push(await instancesPathCheck(probes, options.instancesPath));
+  }
   const ok = checks.every((check) => check.status !== 'fail');
   const lines = checks.map(
     (check) =>
@@ -195,6 +201,32 @@ async function cgroupCheck(probes: DoctorProbes): Promise<DoctorCheck> {
   };
 }
 
+/**
+ * With uid_maps/gid_maps the container's root is an unprivileged host uid, and libvirt_lxc
+ * must traverse every directory down to the rootfs: a 0700 ancestor fails the start with
+ * "Failed to create …/rootfs/.oldroot: Permission denied" (seen on our CI hosts).
+ */
+async function instancesPathCheck(probes: DoctorProbes, path: string): Promise<DoctorCheck> {
+  const name = 'instances_path';
+  if ((await probes.mode(path)) === null) {
+    return { name, status: 'warn', detail: `${path} does not exist`, fix: `mkdir -p ${path}` };
+  }
+  const parts = path.split('/').filter((part) => part !== '');
+  for (let i = parts.length; i >= 0; i--) {
+    const dir = '/' + parts.slice(0, i).join('/');
+    const mode = await probes.mode(dir);
+    if (mode !== null && (mode & 0o001) === 0) {
+      return {
+        name,
+        status: 'warn',
+        detail: `${dir} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}: containers with uid_maps/gid_maps cannot reach their rootfs below it`,
+        fix: `chmod o+x ${dir}`,
+      };
+    }
+  }
+  return { name, status: 'ok', detail: `${path} is reachable by id-mapped containers` };
+}
+
 /** Probes of this machine. */
 export function realDoctorProbes(): DoctorProbes {
   const runner = new ExecaCommandRunner();
@@ -203,6 +235,13 @@ export function realDoctorProbes(): DoctorProbes {
     uid: () => process.getuid?.() ?? -1,
     exists: async (path) => (await files.stat(path)) !== null,
     readText: (path) => files.readText(path),
+    mode: async (path) => {
+      try {
+        return (await stat(path)).mode & 0o7777;
+      } catch {
+        return null;
+      }
+    },
     run: async (argv) => {
       try {
         const { stdout, stderr } = await runner.run(argv, { timeoutMs: 15_000 });
@@ -221,8 +260,15 @@ export function registerDoctorCommand(program: Command): void {
     .command('doctor')
     .description('Check this host for the real backend (root, loop devices, libvirt LXC, tools)')
     .option('-c, --connect <uri>', 'libvirt connection URI', DEFAULT_LXC_URI)
-    .action(async (options: { connect: string }) => {
-      const report = await runDoctor(realDoctorProbes(), { uri: options.connect });
+    .option(
+      '--instances-path <dir>',
+      "also check Nova's instances_path (reachable by id-mapped containers)",
+    )
+    .action(async (options: { connect: string; instancesPath?: string }) => {
+      const report = await runDoctor(realDoctorProbes(), {
+        uri: options.connect,
+        ...(options.instancesPath ? { instancesPath: options.instancesPath } : {}),
+      });
       for (const line of report.lines) console.log(line);
       process.exitCode = report.ok ? 0 : 1;
     });
