@@ -163,20 +163,24 @@ function driverBdiJson(bdi: BlockDeviceInfo): Json {
 
 type Handler = (input: Dict, ctx: BlockinfoContext) => Record<string, unknown>;
 
+/** The arguments get_disk_mapping and get_disk_info share, read from a case input. */
+function mappingArgs(input: Dict) {
+  return {
+    virt_type: str(input, 'virt_type'),
+    instance: instance(input),
+    image_meta: imageMeta(input),
+    block_device_info: optDict(input, 'block_device_info') as BlockDeviceInfo | null,
+    rescue: input['rescue'] === true,
+    rescue_image_meta: imageMeta(input, 'rescue_image_meta'),
+  };
+}
+
 const HANDLERS: Record<string, Handler> = {
   get_disk_mapping: (input, ctx) => {
-    const bdi = optDict(input, 'block_device_info') as BlockDeviceInfo | null;
+    const args = mappingArgs(input);
+    const bdi = args.block_device_info;
     const result = getDiskMapping(
-      {
-        virt_type: str(input, 'virt_type'),
-        instance: instance(input),
-        disk_bus: optStr(input, 'disk_bus'),
-        cdrom_bus: optStr(input, 'cdrom_bus'),
-        image_meta: imageMeta(input),
-        block_device_info: bdi,
-        rescue: input['rescue'] === true,
-        rescue_image_meta: imageMeta(input, 'rescue_image_meta'),
-      },
+      { ...args, disk_bus: optStr(input, 'disk_bus'), cdrom_bus: optStr(input, 'cdrom_bus') },
       ctx,
     );
     return {
@@ -186,18 +190,9 @@ const HANDLERS: Record<string, Handler> = {
     };
   },
   get_disk_info: (input, ctx) => {
-    const bdi = optDict(input, 'block_device_info') as BlockDeviceInfo | null;
-    const result = getDiskInfo(
-      {
-        virt_type: str(input, 'virt_type'),
-        instance: instance(input),
-        image_meta: imageMeta(input),
-        block_device_info: bdi,
-        rescue: input['rescue'] === true,
-        rescue_image_meta: imageMeta(input, 'rescue_image_meta'),
-      },
-      ctx,
-    );
+    const args = mappingArgs(input);
+    const bdi = args.block_device_info;
+    const result = getDiskInfo(args, ctx);
     return {
       result: { ...result, mapping: mappingToJson(result.mapping) },
       mapping_keys: mappingKeys(result.mapping),
