@@ -1,6 +1,6 @@
 /**
  * The closed set of error codes callers act on. Each names a class of failure, not a tool.
- * @see ../shared/STYLE.md habit 5
+ * Messages read "Failed to <action>: <reason>", with a hint of what to do.
  */
 export type ErrorCode =
   | 'NotFound'

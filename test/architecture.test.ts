@@ -37,6 +37,59 @@ function resolved(file: string, specifier: string): string {
 const production = (dir: string) => sources(dir).filter((f) => !f.endsWith('.test.ts'));
 const driverCore = production('driver').filter((f) => !f.startsWith('driver/adapters/'));
 
+/** Every file of the project that code or a test could read a path from. */
+function projectFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+    if (['node_modules', 'dist', 'coverage', '.git', '.tmp', 'fixtures'].includes(entry.name)) {
+      continue;
+    }
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...projectFiles(path));
+    else if (/\.(ts|js|mjs|cjs|sh|py)$/.test(entry.name)) out.push(path);
+  }
+  return out;
+}
+
+/**
+ * The places in `file` that name a path outside the repository root: a literal with more `..`
+ * steps than the file is deep, `..` joined onto the root itself, an import that resolves outside,
+ * or the team's reference folder (`../shared`), which only our own machines have beside a clone.
+ */
+function outsideReads(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const depth = file.split('/').length - 1;
+  const found: string[] = [];
+  for (const match of text.matchAll(/['"`]((?:\.\.\/)+)[^'"`\n]*['"`]/g)) {
+    if (match[1]!.length / 3 > depth) found.push(match[0]);
+  }
+  for (const match of text.matchAll(/\b(?:ROOT|repoRoot|root|REPO_ROOT)\s*,\s*['"`]\.\.['"`/]/g)) {
+    found.push(match[0]);
+  }
+  for (const match of text.matchAll(/[^\n]*\bshared\/(?:reference|host-notes|STYLE)[^\n]*/g)) {
+    found.push(match[0].trim());
+  }
+  if (file.endsWith('.ts')) {
+    for (const specifier of importsOf(file)) {
+      if (resolved(file, specifier).startsWith('..')) found.push(specifier);
+    }
+  }
+  return found;
+}
+
+describe('the repository is self-contained', () => {
+  const files = projectFiles('.');
+
+  it.each(files)('%s reads no path outside the repository', (file) => {
+    expect(outsideReads(file)).toEqual([]);
+  });
+
+  it('finds reads outside the repository (the rule cannot pass vacuously)', () => {
+    expect(files).toContain('test/nova-blockinfo-cases.test.ts');
+    expect(files).toContain('tools/check-leaks.sh');
+  });
+});
+
 describe('import boundaries', () => {
   it.each(driverCore)(
     'rule 1: %s (driver core) imports no node IO, execa, adapter or simulator',

@@ -4,10 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runBlockinfo } from '../tools/commands/blockinfo.js';
 
-// Real Nova 26.2.2's answers for 98 calls taken from Nova's own unit tests. The file lives
-// beside the repository; a missing file fails the suite rather than skipping it.
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const casesPath = path.resolve(repoRoot, '../shared/reference/nova-blockinfo-cases.json');
+// Real Nova 26.2.2's answers for 98 calls taken from Nova's own unit tests (provenance in
+// test/fixtures/README.md); a missing file fails the suite rather than skipping it.
+const casesPath = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  'fixtures',
+  'nova-blockinfo-cases.json',
+);
 
 interface Case {
   name: string;

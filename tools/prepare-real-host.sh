@@ -7,8 +7,9 @@
 #
 # Exit codes: 0 ready; 3 the machine genuinely cannot run the real backend (prints one line
 # "REAL BACKEND SKIPPED: <reason>"); anything else is a failure to be investigated.
-# The workarounds are those of /work/shared/host-notes.md: a real compute node (libvirtd
-# under systemd) needs none of them, so each is applied only when its symptom is present.
+# The workarounds are for our CI machines (QEMU driver system users, hybrid cgroups, mount
+# propagation): a real compute node (libvirtd under systemd) needs none of them, so each is
+# applied only when its symptom is present.
 set -euo pipefail
 
 SCRATCH_ROOT="${NOVA_LXC_REAL_ROOT:-/var/tmp/nova-lxc-real}"
