@@ -32,24 +32,47 @@ export interface TraceEntry {
   error?: { code: string; message: string };
 }
 
+/** A recorder and the step context of the code running inside its `within`. */
+interface ActiveStep {
+  recorder: TraceRecorder;
+  context: TraceContext;
+}
+
+// One storage for every recorder, enabled only while some `within` runs: Node visits each
+// enabled AsyncLocalStorage on every promise it creates, so one per run, never disabled, made
+// every later run in the process (vitest workers, scenario compare, the service) slower.
+const ACTIVE = new AsyncLocalStorage<ActiveStep>();
+let activeRuns = 0;
+
 /** The calls of one run, and the context the runner sets around each step. */
 export class TraceRecorder {
   readonly entries: RawTraceEntry[] = [];
-  private readonly context = new AsyncLocalStorage<TraceContext>();
 
   /** Runs `fn` with every port call inside it attributed to `context`. */
-  within<T>(context: TraceContext, fn: () => Promise<T>): Promise<T> {
-    return this.context.run(context, fn);
+  async within<T>(context: TraceContext, fn: () => Promise<T>): Promise<T> {
+    activeRuns += 1;
+    try {
+      return await ACTIVE.run({ recorder: this, context }, fn);
+    } finally {
+      activeRuns -= 1;
+      if (activeRuns === 0) ACTIVE.disable();
+    }
   }
 
   record(entry: Omit<RawTraceEntry, 'step' | 'branch'>): void {
-    const ctx = this.context.getStore() ?? { step: '(outside steps)' };
+    const active = ACTIVE.getStore();
+    const ctx = active?.recorder === this ? active.context : { step: '(outside steps)' };
     this.entries.push({
       step: ctx.step,
       ...(ctx.branch === undefined ? {} : { branch: ctx.branch }),
       ...entry,
     });
   }
+}
+
+/** How many AsyncLocalStorage contexts trace recording holds enabled now (0 between runs). */
+export function activeTraceContexts(): number {
+  return activeRuns;
 }
 
 /** Wraps every async port method (the clock excepted: timings are dropped) to record calls. */

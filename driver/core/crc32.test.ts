@@ -21,3 +21,30 @@ describe('crc32', () => {
     expect((crc32Update(0xffffffff, data) ^ 0xffffffff) >>> 0).toBe(crc32(data));
   });
 });
+
+describe('crc32 against the byte-wise reference', () => {
+  // The table-driven loop the module used before it called zlib: the values must not move.
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const reference = (state: number, data: Uint8Array): number => {
+    let crc = state >>> 0;
+    for (const byte of data) crc = (table[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
+    return crc >>> 0;
+  };
+  const bytes = Uint8Array.from({ length: 16_384 + 7 }, (_, i) => (i * 2654435761) >>> 24);
+
+  it('agrees on a GPT-sized buffer and on the LVM2 seed', () => {
+    expect(crc32(bytes)).toBe((reference(0xffffffff, bytes) ^ 0xffffffff) >>> 0);
+    expect(crc32Update(0xf597a6cf, bytes)).toBe(reference(0xf597a6cf, bytes));
+    expect(crc32Update(0, bytes)).toBe(reference(0, bytes));
+  });
+
+  it('chains: updating twice equals updating once over the concatenation', () => {
+    const head = bytes.subarray(0, 1000);
+    const tail = bytes.subarray(1000);
+    expect(crc32Update(crc32Update(0x1234, head), tail)).toBe(crc32Update(0x1234, bytes));
+  });
+});
