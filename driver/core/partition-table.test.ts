@@ -198,6 +198,53 @@ describe('readPartitionTable on MBR disks', () => {
     expect(table?.warnings.join()).toMatch(/second extended partition/);
   });
 
+  it.each([
+    ['after the partition', 3000],
+    ['at sector 0', 0],
+  ])(
+    'skips a stale zero-size entry %s, as the kernel and libblkid do, with a warning',
+    async (_where, start) => {
+      const disk = build({
+        size: '16M',
+        table: 'mbr',
+        partitions: [
+          { number: 1, start: 2048, size: 2048 },
+          { number: 3, start: 8192, size: 2048 },
+        ],
+      });
+      mbrEntry(disk, 0, 1, 0x83, start, 0);
+      const table = await readPartitionTable(disk.asByteReader());
+      expect(table?.partitions.map((p) => [p.number, p.start / 512])).toEqual([
+        [1, 2048],
+        [3, 8192],
+      ]);
+      expect(table?.warnings).toEqual(['partition 2 has type 83 but zero size; it is skipped']);
+    },
+  );
+
+  it('skips an empty logical data entry without using up its number', async () => {
+    const disk = build({
+      size: '16M',
+      table: 'mbr',
+      partitions: [
+        { number: 1, start: 2048, size: 20000, type: 'extended' },
+        { number: 5, start: 4096, size: 2048 },
+        { number: 6, start: 8192, size: 2048 },
+        { number: 7, start: 12288, size: 2048 },
+      ],
+    });
+    mbrEntry(disk, 6144 * 512, 0, 0x83, 2048, 0); // the data entry of partition 6's EBR
+    const table = await readPartitionTable(disk.asByteReader());
+    expect(table?.partitions.map((p) => [p.number, p.start / 512])).toEqual([
+      [1, 2048],
+      [5, 4096],
+      [6, 12288],
+    ]);
+    expect(table?.warnings).toEqual([
+      'the EBR at sector 6144 has an empty data entry; it is skipped',
+    ]);
+  });
+
   it('uses 4096-byte sectors when the device says so', async () => {
     const disk = build({
       size: '64M',
@@ -350,11 +397,6 @@ describe('readPartitionTable on hostile tables', () => {
       /partition 1 \(bytes 1048576-2097151\) overlaps partition 2/,
     ],
     [
-      'a zero-size MBR entry',
-      (d: SparseDisk) => mbrEntry(d, 0, 1, 0x83, 3000, 0),
-      /partition 2 has zero size/,
-    ],
-    [
       'an MBR entry at sector 0',
       (d: SparseDisk) => mbrEntry(d, 0, 1, 0x83, 0, 10),
       /partition 2 starts at sector 0/,
@@ -395,11 +437,6 @@ describe('readPartitionTable on hostile tables', () => {
       'a logical partition outside its container',
       (d: SparseDisk) => mbrEntry(d, 6144 * 512, 0, 0x83, 2048, 30000),
       /logical partition 6 \(sectors 8192-38191\) lies outside extended partition 1/,
-    ],
-    [
-      'a zero-size logical partition',
-      (d: SparseDisk) => mbrEntry(d, 6144 * 512, 0, 0x83, 2048, 0),
-      /logical partition 6 has zero size/,
     ],
   ])('rejects %s', async (_name, edit, pattern) => {
     const disk = withLogicals();
@@ -460,7 +497,37 @@ describe('readPartitionTable on hostile tables', () => {
     [
       'an entry array beyond the disk',
       (d: SparseDisk) => (u64(d, H + 72, 131070n), resealGpt(d, H)),
-      /entry array at LBA 131070 lies outside the disk/,
+      /entry array at LBA 131070-131101 lies outside the disk/,
+    ],
+    [
+      'an entry array over its header',
+      (d: SparseDisk) => (u64(d, H + 72, 1n), resealGpt(d, H)),
+      /^Failed to read the partition table: GPT partition entry array at LBA 1-32 overlaps the primary GPT header at LBA 1$/,
+    ],
+    [
+      'an entry array over the protective MBR',
+      (d: SparseDisk) => (u64(d, H + 72, 0n), resealGpt(d, H)),
+      /entry array at LBA 0-31 overlaps the protective MBR at LBA 0$/,
+    ],
+    [
+      'a partition at LBA 0 inside a usable area that starts at LBA 0',
+      (d: SparseDisk) => (
+        u64(d, E + 32, 0n),
+        resealGpt(d, H, E),
+        u64(d, H + 40, 0n),
+        resealGpt(d, H)
+      ),
+      /GPT usable area LBA 0-131038 overlaps the protective MBR and primary GPT header \(LBA 0-1\)/,
+    ],
+    [
+      'a usable area over the entry array',
+      (d: SparseDisk) => (u64(d, H + 40, 20n), resealGpt(d, H)),
+      /GPT usable area LBA 20-131038 overlaps the partition entry array \(LBA 2-33\)/,
+    ],
+    [
+      'a usable area over the backup header',
+      (d: SparseDisk) => (u64(d, H + 48, 131071n), resealGpt(d, H)),
+      /GPT usable area LBA 34-131071 overlaps the alternate GPT header at LBA 131071/,
     ],
   ])('rejects a GPT with %s', async (_name, edit, pattern) => {
     const disk = build(gpt2(512));

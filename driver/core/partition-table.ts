@@ -131,7 +131,11 @@ async function readMbr(
   entries.forEach((entry, index) => {
     const number = index + 1;
     if (entry.type === '00') return;
-    if (entry.sectors === 0) fail(`partition ${number} has zero size`, { partition: number });
+    // A stale entry with a type but no sectors: the kernel and libblkid skip it, so do we.
+    if (entry.sectors === 0) {
+      warnings.push(`partition ${number} has type ${entry.type} but zero size; it is skipped`);
+      return;
+    }
     if (entry.start === 0) {
       fail(`partition ${number} starts at sector 0, over the MBR itself`, { partition: number });
     }
@@ -205,9 +209,13 @@ async function readLogicals(
       if (MBR_EXTENDED_TYPES.includes(entry.type)) next ??= entry;
       else data ??= entry;
     }
+    if (data && data.sectors === 0) {
+      // The kernel's parse_extended skips an empty data entry without using up a number.
+      warnings.push(`the EBR at sector ${ebrLba} has an empty data entry; it is skipped`);
+      data = undefined;
+    }
     if (data) {
       const start = ebrLba + data.start;
-      if (data.sectors === 0) fail(`logical partition ${number} has zero size`);
       if (data.start === 0 || start + data.sectors > extEnd) {
         fail(
           `logical partition ${number} (sectors ${start}-${start + data.sectors - 1}) lies outside ` +
@@ -315,8 +323,37 @@ async function readGptHeader(
       `GPT usable area LBA ${firstUsable}-${lastUsable} does not fit the disk (${diskSectors} sectors)`,
     );
   }
-  if (entriesLba < 2 || entriesLba * sectorSize + arrayBytes > reader.size) {
-    fail(`GPT partition entry array at LBA ${entriesLba} lies outside the disk`);
+  const arraySectors = Math.ceil(arrayBytes / sectorSize);
+  const arrayEnd = entriesLba + Math.max(arraySectors, 1) - 1;
+  const arrayRange = `LBA ${entriesLba}-${arrayEnd}`;
+  if (entriesLba < 2) {
+    fail(
+      `GPT partition entry array at ${arrayRange} overlaps the ` +
+        (entriesLba === 0 ? 'protective MBR at LBA 0' : 'primary GPT header at LBA 1'),
+    );
+  }
+  if (entriesLba <= lba && arrayEnd >= lba) {
+    fail(`GPT partition entry array at ${arrayRange} overlaps its own GPT header at LBA ${lba}`);
+  }
+  if (entriesLba * sectorSize + arrayBytes > reader.size) {
+    fail(`GPT partition entry array at ${arrayRange} lies outside the disk`);
+  }
+  // The usable area must leave the protective MBR, both headers and the entry array alone,
+  // or a partition could map them (the MBR parser refuses sector 0 for the same reason).
+  const reserved: [number, number, string][] = [
+    [0, 1, 'protective MBR and primary GPT header (LBA 0-1)'],
+    [lba, lba, `GPT header at LBA ${lba}`],
+  ];
+  if (alternate !== lba && alternate < diskSectors) {
+    reserved.push([alternate, alternate, `alternate GPT header at LBA ${alternate}`]);
+  }
+  if (arraySectors > 0) {
+    reserved.push([entriesLba, arrayEnd, `partition entry array (${arrayRange})`]);
+  }
+  for (const [from, to, what] of reserved) {
+    if (firstUsable <= to && lastUsable >= from) {
+      fail(`GPT usable area LBA ${firstUsable}-${lastUsable} overlaps the ${what}`);
+    }
   }
   const array = await reader.read(entriesLba * sectorSize, arrayBytes);
   if (array.length < arrayBytes) return { ok: false, reason: 'entry array is cut short' };
