@@ -93,7 +93,9 @@ const mutation = fc.record({
   hint: fc.boolean(),
 });
 
-function mutate(m: fc.Infer<typeof mutation>): SparseDisk {
+type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
+
+function mutate(m: Mutation): SparseDisk {
   const spec = BASES[m.base]!;
   const disk = new SparseDisk(spec.size === '8M' ? 8 * MiB : MiB, spec.sectorSize ?? 512);
   writeDiskLayout(disk, spec);
