@@ -1,4 +1,47 @@
 import { Volume } from 'memfs';
+
+/**
+ * The process a simulated tree sees: root, at `/`. memfs otherwise takes the uid and gid of
+ * whoever runs the simulator for every file it creates, so the same scenario would own its files
+ * as 0 under root and as 65534 under nobody. A freshly made filesystem owns its files as root,
+ * whoever made it.
+ */
+const SIMULATED_PROCESS = {
+  cwd: () => '/',
+  platform: 'linux',
+  env: {},
+  emitWarning: () => undefined,
+  getuid: () => 0,
+  getgid: () => 0,
+};
+
+export type Tree = InstanceType<typeof Volume>;
+type TreeNode = ReturnType<Tree['_core']['createNode']>;
+
+/**
+ * Gives a node root's view of permissions, as the kernel does for a process with
+ * CAP_DAC_OVERRIDE: any file can be read and written whatever its owner and mode, a directory
+ * can always be searched, and a regular file can be executed when any execute bit is set.
+ * memfs checks permissions against the uid of the process running the simulator instead (and
+ * has no notion of root), so without this an unprivileged run of the suite and a root run would
+ * disagree, and neither would behave like the root-run driver on a real host.
+ */
+function asRoot(node: TreeNode): TreeNode {
+  node.canRead = () => true;
+  node.canWrite = () => true;
+  node.canExecute = () => node.isDirectory() || (node.perm & 0o111) !== 0;
+  return node;
+}
+
+/** A new empty in-memory tree as root sees it, independent of the calling process. */
+export function newTree(): Tree {
+  const tree = Volume.fromJSON({}, '/', { process: SIMULATED_PROCESS });
+  const core = tree._core;
+  const createNode = core.createNode.bind(core);
+  core.createNode = (mode) => asRoot(createNode(mode));
+  asRoot(core.root.getNode());
+  return tree;
+}
 import { posix } from 'node:path';
 import { DriverError } from '../driver/errors.js';
 import type { LoopDevice } from '../driver/ports/block-devices.js';
@@ -22,7 +65,7 @@ export interface SimFilesystem {
   id: number;
   type: string;
   label: string | undefined;
-  tree: InstanceType<typeof Volume>;
+  tree: Tree;
   contentId: number;
   offset: number;
 }
@@ -82,7 +125,7 @@ const QCOW2_MAGIC = Uint8Array.of(0x51, 0x46, 0x49, 0xfb);
  * change it; nothing else holds state, so a dump of this is the whole host.
  */
 export class SimState {
-  readonly host = new Volume();
+  readonly host = newTree();
   readonly disks = new Map<string, SimDisk>();
   readonly filesystems = new Map<number, Map<number, SimFilesystem>>();
   readonly loops: (SimLoop | undefined)[];
@@ -135,7 +178,7 @@ export class SimState {
       id: this.newId(),
       type,
       label,
-      tree: new Volume(),
+      tree: newTree(),
       contentId: disk.contentId,
       offset,
     };
@@ -254,7 +297,7 @@ export class SimState {
 
   /** Resolves a host path to the file tree that holds it (a mounted filesystem or the host's own). */
   resolveHostPath(path: string): {
-    tree: InstanceType<typeof Volume>;
+    tree: Tree;
     rel: string;
     mount?: SimMount;
   } {
@@ -337,11 +380,7 @@ function describeMount(mount: SimMount): Record<string, unknown> {
 }
 
 /** Deep-copies a memfs tree keeping modes, owners and symlinks. */
-export function copyTree(
-  from: InstanceType<typeof Volume>,
-  to: InstanceType<typeof Volume>,
-  dir: string,
-): void {
+export function copyTree(from: Tree, to: Tree, dir: string): void {
   for (const name of from.readdirSync(dir) as string[]) {
     const path = posix.join(dir, name);
     const stat = from.lstatSync(path);

@@ -1,3 +1,5 @@
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { CommandError, type ErrorCode } from '../errors.js';
 
@@ -117,6 +119,30 @@ export function spawnFailure(
   });
 }
 
+/**
+ * Whether a spawn error means the tool is not installed. execvp answers EACCES rather than
+ * ENOENT for a bare name when some PATH directory could not be searched (an unprivileged user
+ * with /root/... on PATH), so EACCES counts as missing when no PATH directory this user can
+ * read holds an executable of that name.
+ */
+export function isMissingTool(
+  file: string,
+  cause: unknown,
+  path = process.env['PATH'] ?? '',
+): boolean {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return true;
+  if (code !== 'EACCES' || file.includes('/')) return false;
+  return !path.split(':').some((dir) => {
+    try {
+      accessSync(join(dir || '.', file), fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Runs commands with execa: no shell, output captured, UTF-8. */
 export class ExecaCommandRunner implements CommandRunner {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
@@ -139,7 +165,7 @@ export class ExecaCommandRunner implements CommandRunner {
     const stdout = String(result.stdout ?? '');
     const stderr = String(result.stderr ?? '');
     if (result.failed && result.exitCode === undefined) {
-      const missing = (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+      const missing = isMissingTool(file, result.cause);
       throw spawnFailure(argv, options, {
         kind: result.timedOut ? 'timeout' : missing ? 'missing' : 'other',
         message: result.shortMessage ?? 'could not start',

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ExecaCommandRunner, reasonOf } from '../../driver/adapters/command-runner.js';
+import {
+  ExecaCommandRunner,
+  isMissingTool,
+  reasonOf,
+} from '../../driver/adapters/command-runner.js';
 import * as commands from '../../driver/adapters/commands.js';
 import {
   LOSETUP_ERRORS,
@@ -194,5 +198,22 @@ describe('command catalogue', () => {
     ],
   ])('builds %j', (argv, expected) => {
     expect(argv).toEqual(expected);
+  });
+});
+
+describe('isMissingTool', () => {
+  it.each([
+    ['ENOENT for any name', 'losetup', 'ENOENT', true],
+    ['EACCES for a path', '/usr/bin/losetup', 'EACCES', false],
+    ['another error', 'losetup', 'E2BIG', false],
+  ])('answers %s', (_what, file, code, missing) => {
+    expect(isMissingTool(file, Object.assign(new Error(code), { code }), '/usr/bin')).toBe(missing);
+  });
+
+  it('counts EACCES as missing when no readable PATH directory holds the tool', () => {
+    const eacces = Object.assign(new Error('EACCES'), { code: 'EACCES' });
+    expect(isMissingTool('nova-lxc-no-such-tool', eacces, '/nonexistent:/usr/bin')).toBe(true);
+    // `sh` is there, so EACCES means something else (for example a file without execute bits).
+    expect(isMissingTool('sh', eacces, '/nonexistent:/bin:/usr/bin')).toBe(false);
   });
 });
