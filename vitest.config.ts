@@ -22,6 +22,7 @@ export default defineConfig({
             'test/**/*.test.ts',
             'driver/**/*.test.ts',
             'simulator/**/*.test.ts',
+            'harness/**/*.test.ts',
             'scenarios/**/*.test.ts',
             'tools/**/*.test.ts',
           ],

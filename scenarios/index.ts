@@ -1,5 +1,9 @@
 /** Declarative scenarios that run identically on the simulator and a real host. */
-export { parseBlockDeviceArg, CLIENT_BDM2_KEYS, type BdmV2 } from './block-device.js';
+export {
+  parseBlockDeviceArg,
+  CLIENT_BDM2_KEYS,
+  type BdmV2,
+} from '../driver/nova/novaclient-block-device.js';
 export { findScenarioFiles, loadScenarios, parseScenarioText, SCENARIOS_DIR } from './load.js';
 export { REPORTERS, progressLine, renderReport, type Reporter } from './report.js';
 export {
@@ -15,6 +19,6 @@ export {
   TraceRecorder,
   firstTraceDifference,
   normaliseTrace,
-  withTrace,
   type TraceEntry,
-} from './trace.js';
+} from '../harness/trace.js';
+export { Instruments, instrument } from '../harness/instrument.js';

@@ -7,10 +7,10 @@ import { LxcDriver, PowerState, type LxcDriverOptions } from '../driver/driver.j
 import { hasCode, isDriverError } from '../driver/errors.js';
 import { readPartitionTable } from '../driver/core/partition-table.js';
 import type { Host, LoopDevice } from '../driver/ports/index.js';
-import { Faults, operationNames, withFaults } from '../simulator/faults.js';
-import type { BackendHarness, HarnessFactory } from './fixtures/harness.js';
-import { makeInstance } from './fixtures/instances.js';
-import type { BdmV2 } from './block-device.js';
+import type { Faults } from '../harness/faults.js';
+import type { BackendHarness, HarnessFactory } from '../harness/harness.js';
+import { makeInstance } from '../harness/instances.js';
+import type { BdmV2 } from '../driver/nova/novaclient-block-device.js';
 import type {
   BootStep,
   ErrorExpectation,
@@ -19,7 +19,7 @@ import type {
   Scenario,
   Step,
 } from './schema.js';
-import { TraceRecorder, normaliseTrace, withTrace, type TraceEntry } from './trace.js';
+import { TraceRecorder, normaliseTrace, type TraceEntry } from '../harness/trace.js';
 
 /** One run of a scenario: the scenario itself, or one of its fault_each variants. */
 export interface ScenarioRun {
@@ -142,10 +142,10 @@ class RunContext {
     private readonly run: ScenarioRun,
     private readonly harness: BackendHarness,
   ) {
-    this.observer = harness.host;
-    this.faults = new Faults(operationNames(harness.host));
-    // Trace outside faults, so an injected failure is recorded as the call's outcome.
-    this.host = withTrace(withFaults(harness.host, this.faults), this.recorder);
+    this.observer = harness.bare;
+    this.faults = harness.faults;
+    this.host = harness.host;
+    harness.trace(this.recorder);
     const caps = harness.capabilities;
     this.capabilities = new Set([
       caps.nbd === true ? 'nbd' : 'no_nbd',

@@ -12,9 +12,9 @@ import type {
   FsType,
   InitSpec,
   PartitionSpec,
-} from './fixtures/disk-spec.js';
-import { parseSize } from './fixtures/disk-spec.js';
-import { parseBlockDeviceArg, type BdmV2 } from './block-device.js';
+} from '../harness/disk-spec.js';
+import { parseSize } from '../harness/disk-spec.js';
+import { parseBlockDeviceArg, type BdmV2 } from '../driver/nova/novaclient-block-device.js';
 
 /** Host options: the driver's own (named as nova.conf names them), placed below the harness. */
 export interface HostOptions extends Pick<

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { parseLxcDomainXml } from '../driver/core/domain-xml.js';
+import { parseLxcDomainXml } from './domain-xml-parser.js';
 import { DriverError } from '../driver/errors.js';
 import type { DomainInfo, Hypervisor } from '../driver/ports/hypervisor.js';
 import type { MountEntry } from '../driver/ports/mounts.js';

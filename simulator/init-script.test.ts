@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '../driver/errors.js';
-import { INIT_SLEEP_SECONDS, renderInit, type InitSpec } from '../scenarios/fixtures/disk-spec.js';
+import { INIT_SLEEP_SECONDS, renderInit, type InitSpec } from '../harness/disk-spec.js';
 import { interpretInit, type InitEffect } from './init-script.js';
 
 const PATH = '/sbin/init';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildLxcDomainXml } from '../driver/core/domain-xml.js';
-import { hasCode } from '../driver/errors.js';
+import { buildDisk } from '../harness/sim-disks/seed.js';
 import { createSimulatedHost } from './index.js';
 
 const ext4 = (init = true) => ({
@@ -38,7 +38,7 @@ function domainXml(
 
 async function mountedHost() {
   const host = createSimulatedHost();
-  host.addDisk('/img/a.img', ext4());
+  buildDisk(host.state, '/img/a.img', ext4());
   host.state.host.mkdirSync('/inst/rootfs', { recursive: true });
   const loop = await host.blockDevices.attachLoop('/img/a.img');
   await host.mounts.mount(loop.device, '/inst/rootfs', { fstype: 'ext4' });
@@ -48,7 +48,7 @@ async function mountedHost() {
 describe('simulated loop devices', () => {
   it('hands out the lowest free number and reuses freed ones', async () => {
     const host = createSimulatedHost();
-    host.addDisk('/img/a.img', ext4());
+    buildDisk(host.state, '/img/a.img', ext4());
     const a = await host.blockDevices.attachLoop('/img/a.img');
     const b = await host.blockDevices.attachLoop('/img/a.img');
     await host.blockDevices.detachLoop(a.device);
@@ -58,7 +58,7 @@ describe('simulated loop devices', () => {
 
   it("runs out after the configured number of devices, with losetup's message", async () => {
     const host = createSimulatedHost({ loopDevices: 2 });
-    host.addDisk('/img/a.img', ext4());
+    buildDisk(host.state, '/img/a.img', ext4());
     await host.blockDevices.attachLoop('/img/a.img');
     await host.blockDevices.attachLoop('/img/a.img');
     await expect(host.blockDevices.attachLoop('/img/a.img')).rejects.toMatchObject({
@@ -77,7 +77,7 @@ describe('simulated loop devices', () => {
 
   it('bounds reads by offset and size limit', async () => {
     const host = createSimulatedHost();
-    const disk = host.addDisk('/img/a.img', { size: '1M', table: 'none' });
+    const disk = buildDisk(host.state, '/img/a.img', { size: '1M', table: 'none' });
     disk.content.write(4096, Uint8Array.of(1, 2, 3, 4));
     const loop = await host.blockDevices.attachLoop('/img/a.img', { offset: 4096, sizeLimit: 2 });
     expect([...(await host.blockDevices.read(loop.device, 0, 16))]).toEqual([1, 2]);
@@ -92,7 +92,7 @@ describe('simulated loop devices', () => {
     ['an odd sector size', { sectorSize: 1024 }],
   ])('rejects %s', async (_name, options) => {
     const host = createSimulatedHost();
-    host.addDisk('/img/a.img', { size: '1M', table: 'none' });
+    buildDisk(host.state, '/img/a.img', { size: '1M', table: 'none' });
     await expect(host.blockDevices.attachLoop('/img/a.img', options)).rejects.toMatchObject({
       code: 'InvalidInput',
     });
@@ -115,7 +115,7 @@ describe('simulated loop devices', () => {
 describe('simulated mounts', () => {
   it('refuses a device without the requested filesystem, as mount does', async () => {
     const host = createSimulatedHost();
-    host.addDisk('/img/blank.img', { size: '1M', table: 'none' });
+    buildDisk(host.state, '/img/blank.img', { size: '1M', table: 'none' });
     host.state.host.mkdirSync('/mnt/x', { recursive: true });
     const loop = await host.blockDevices.attachLoop('/img/blank.img');
     await expect(
@@ -173,7 +173,7 @@ describe('simulated libvirt', () => {
 
   it("fails to start without an init, with libvirt_lxc's message", async () => {
     const host = createSimulatedHost();
-    host.addDisk('/img/a.img', ext4(false));
+    buildDisk(host.state, '/img/a.img', ext4(false));
     host.state.host.mkdirSync('/inst/rootfs', { recursive: true });
     const loop = await host.blockDevices.attachLoop('/img/a.img');
     await host.mounts.mount(loop.device, '/inst/rootfs', { fstype: 'ext4' });
@@ -227,7 +227,7 @@ describe('simulated libvirt', () => {
 describe('simulated nbd', () => {
   it('serves a qcow2 file and reads its virtual disk', async () => {
     const host = createSimulatedHost();
-    host.addDisk('/img/a.img', ext4());
+    buildDisk(host.state, '/img/a.img', ext4());
     host.state.copyDisk(host.state.disks.get('/img/a.img')!, '/img/a.qcow2', 'qcow2');
     expect([...(await host.blockDevices.read('/img/a.qcow2', 0, 4))]).toEqual([
       0x51, 0x46, 0x49, 0xfb,
@@ -249,55 +249,19 @@ describe('simulated nbd', () => {
   });
 });
 
-describe('faults and dumps', () => {
-  it('fails a named operation once, then lets it through', async () => {
-    const host = createSimulatedHost();
-    host.faults.inject('blockDevices.listLoops');
-    const first = await host.blockDevices.listLoops().catch((e: unknown) => e);
-    expect(hasCode(first, 'Internal')).toBe(true);
-    expect(await host.blockDevices.listLoops()).toEqual([]);
-  });
-
-  it('fails always, or only for matching arguments', async () => {
-    const host = createSimulatedHost();
-    host.faults.inject('files.exists', {
-      times: 'always',
-      match: 'secret',
-      error: { code: 'Busy', message: 'Failed to stat: busy' },
-    });
-    await expect(host.files.exists('/secret')).rejects.toMatchObject({
-      code: 'Busy',
-      message: 'Failed to stat: busy',
-    });
-    await expect(host.files.exists('/secret')).rejects.toMatchObject({ code: 'Busy' });
-    expect(await host.files.exists('/public')).toBe(false);
-    host.faults.clear();
-    expect(await host.files.exists('/secret')).toBe(false);
-  });
-
-  it('rejects an unknown operation name with the known ones', () => {
-    const host = createSimulatedHost();
-    expect(() => host.faults.inject('mounts.explode')).toThrow(
-      /unknown operation 'mounts.explode'/,
-    );
-  });
-
+describe('dumps', () => {
   it('dumps the whole state as JSON', async () => {
     const { host } = await mountedHost();
-    host.faults.inject('hypervisor.start');
     const dump = JSON.parse(JSON.stringify(host.dump())) as Record<string, unknown[]>;
     expect(dump['loops']).toHaveLength(1);
     expect(dump['hostMounts']).toEqual([
       expect.objectContaining({ target: '/inst/rootfs', fstype: 'ext4' }),
     ]);
-    expect(dump['faults']).toEqual([
-      expect.objectContaining({ name: 'hypervisor.start', fired: 0 }),
-    ]);
   });
 
   it('keeps a 16 TiB disk cheap: memory only for written bytes', () => {
     const host = createSimulatedHost();
-    const disk = host.addDisk('/img/huge.img', {
+    const disk = buildDisk(host.state, '/img/huge.img', {
       size: '16T',
       table: 'gpt',
       partitions: [{ number: 1, start: 2048, size: 2 ** 34 }],

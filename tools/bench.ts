@@ -14,13 +14,9 @@ import {
 } from '../driver/nova/model.js';
 import { createSimulatedHost } from '../simulator/index.js';
 import { SparseDisk } from '../simulator/sparse-disk.js';
-import { writeDiskLayout } from '../simulator/disk-layout.js';
-import {
-  makeInstance,
-  rootFs,
-  twoPartitionDisk,
-  volumeBdi,
-} from '../scenarios/fixtures/instances.js';
+import { writeDiskLayout } from '../harness/sim-disks/disk-layout.js';
+import { buildDisk } from '../harness/sim-disks/seed.js';
+import { makeInstance, rootFs, twoPartitionDisk, volumeBdi } from '../harness/instances.js';
 
 interface Figure {
   name: string;
@@ -42,7 +38,7 @@ async function spawnDestroy(concurrency: number, rounds: number): Promise<number
   const driver = new LxcDriver(host, { instancesPath: '/var/lib/nova/instances' });
   const volumes = Array.from({ length: concurrency }, (_, i) => {
     const path = `/var/lib/bench/vol-${i}.img`;
-    host.addDisk(path, twoPartitionDisk('gpt', rootFs()));
+    buildDisk(host.state, path, twoPartitionDisk('gpt', rootFs()));
     return path;
   });
   const start = performance.now();

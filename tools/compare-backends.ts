@@ -11,7 +11,7 @@ import {
   type Scenario,
   type ScenarioResult,
 } from '../scenarios/index.js';
-import type { HarnessFactory } from '../scenarios/fixtures/harness.js';
+import type { HarnessFactory } from '../harness/harness.js';
 
 /** A backend to compare: its name and how to make a fresh harness on it. */
 export interface ComparedBackend {

@@ -8,14 +8,10 @@ import { join } from 'node:path';
 import { ExecaCommandRunner } from '../driver/adapters/command-runner.js';
 import { createRealHost } from '../driver/adapters/real-host.js';
 import { NodeSystemFiles } from '../driver/adapters/system-files.js';
-import type { DiskSpec } from '../scenarios/fixtures/disk-spec.js';
-import { TRANSCRIPT_SCENARIOS } from '../test/adapters/transcript-scenarios.js';
-import { createRealHarness } from '../scenarios/fixtures/real-harness.js';
-import {
-  RecordingHost,
-  TRANSCRIPTS_DIR,
-  type Transcript,
-} from '../test/helpers/scripted-runner.js';
+import type { DiskSpec } from '../harness/disk-spec.js';
+import { TRANSCRIPT_SCENARIOS } from '../harness/transcript-scenarios.js';
+import { createRealHarness } from '../harness/real-harness.js';
+import { RecordingHost, TRANSCRIPTS_DIR, type Transcript } from '../harness/scripted-runner.js';
 
 const ROOTFS: DiskSpec = {
   size: '32M',

@@ -4,9 +4,10 @@ import {
   buildLxcDomainXml,
   lxcDomainSpecForInstance,
   NOVA_METADATA_NS,
-  parseLxcDomainXml,
   type LxcDomainSpec,
 } from './domain-xml.js';
+// The parser is the simulated libvirt's; round trips prove build and parse agree.
+import { parseLxcDomainXml } from '../../simulator/domain-xml-parser.js';
 
 const UUID = 'b6a4d5f4-7c9e-4c55-9e2c-1f3a2b9e0c11';
 const INST = `/var/lib/nova/instances/${UUID}`;

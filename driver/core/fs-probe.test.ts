@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { FsType } from '../../scenarios/fixtures/disk-spec.js';
+import type { FsType } from '../../harness/disk-spec.js';
 import { SparseDisk } from '../../simulator/sparse-disk.js';
-import { writeDiskLayout } from '../../simulator/disk-layout.js';
+import { writeDiskLayout } from '../../harness/sim-disks/disk-layout.js';
 import { isFatBootSector, probeFilesystem } from './fs-probe.js';
 
 const MiB = 1024 * 1024;

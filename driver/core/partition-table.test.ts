@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '../errors.js';
-import type { DiskSpec } from '../../scenarios/fixtures/disk-spec.js';
+import type { DiskSpec } from '../../harness/disk-spec.js';
 import { SparseDisk } from '../../simulator/sparse-disk.js';
-import { writeDiskLayout } from '../../simulator/disk-layout.js';
-import { parseSize } from '../../scenarios/fixtures/disk-spec.js';
+import { writeDiskLayout } from '../../harness/sim-disks/disk-layout.js';
+import { parseSize } from '../../harness/disk-spec.js';
 import { crc32 } from './crc32.js';
 import { readPartitionTable } from './partition-table.js';
 import type { ByteReader } from './partition-table.js';

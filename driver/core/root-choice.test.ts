@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DriverError, hasCode } from '../errors.js';
-import { parseSize } from '../../scenarios/fixtures/disk-spec.js';
-import type {
-  DiskSpec,
-  FilesystemSpec,
-  PartitionSpec,
-} from '../../scenarios/fixtures/disk-spec.js';
+import { parseSize } from '../../harness/disk-spec.js';
+import type { DiskSpec, FilesystemSpec, PartitionSpec } from '../../harness/disk-spec.js';
 import { SparseDisk } from '../../simulator/sparse-disk.js';
-import { writeDiskLayout } from '../../simulator/disk-layout.js';
+import { writeDiskLayout } from '../../harness/sim-disks/disk-layout.js';
 import { chooseRootFilesystem, parseRootPartitionPolicy } from './root-choice.js';
 import type { RootPartitionPolicy } from './root-choice.js';
 

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { buildDisk } from '../../harness/sim-disks/seed.js';
 import { createSimulatedHost } from '../../simulator/index.js';
 
 function host() {
   const h = createSimulatedHost();
-  h.addDisk('/vols/v1.img', { size: '1M', table: 'none' });
-  h.addDisk('/dev/sdb', { size: '1M', table: 'none' }, 'block');
+  buildDisk(h.state, '/vols/v1.img', { size: '1M', table: 'none' });
+  buildDisk(h.state, '/dev/sdb', { size: '1M', table: 'none' }, 'block');
   h.state.host.mkdirSync('/vols/dir', { recursive: true });
   return h;
 }
@@ -65,7 +66,7 @@ describe('PortVolumeConnector', () => {
 
   it('leaves alone a device number that now backs another file', async () => {
     const h = host();
-    h.addDisk('/vols/other.img', { size: '1M', table: 'none' });
+    buildDisk(h.state, '/vols/other.img', { size: '1M', table: 'none' });
     const info = {
       driver_volume_type: 'file',
       data: { path: '/vols/v1.img' } as Record<string, unknown>,

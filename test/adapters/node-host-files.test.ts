@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NodeHostFiles, NOBODY_ID, shiftId } from '../../driver/adapters/node-host-files.js';
-import { ScriptedHost } from '../helpers/scripted-runner.js';
+import { ScriptedHost } from '../../harness/scripted-runner.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -14,7 +14,7 @@ import {
   parseLxcStatusInitPid,
 } from '../../driver/adapters/parse-virsh.js';
 import { probeImageHeader } from '../../driver/adapters/file-image-store.js';
-import { loadTranscript, type TranscriptStep } from '../helpers/scripted-runner.js';
+import { loadTranscript, type TranscriptStep } from '../../harness/scripted-runner.js';
 
 /** Real output captured in the transcripts (see their provenance). */
 function captured(name: string, pick: (step: TranscriptStep) => boolean): TranscriptStep {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QemuNbd, parseQemuNbdCmdline } from '../../driver/adapters/qemu-nbd.js';
-import { ScriptedHost, type TranscriptStep } from '../helpers/scripted-runner.js';
+import { ScriptedHost, type TranscriptStep } from '../../harness/scripted-runner.js';
 
 /**
  * @note Our hosts have no nbd module, so these steps are written by hand from the kernel's

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ScriptedHost } from '../helpers/scripted-runner.js';
+import { ScriptedHost } from '../../harness/scripted-runner.js';
 
 describe('ScriptedHost', () => {
   const host = () =>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRealHost } from '../../driver/adapters/real-host.js';
-import { ScriptedHost, loadTranscript } from '../helpers/scripted-runner.js';
-import { TRANSCRIPT_SCENARIOS } from './transcript-scenarios.js';
+import { ScriptedHost, loadTranscript } from '../../harness/scripted-runner.js';
+import { TRANSCRIPT_SCENARIOS } from '../../harness/transcript-scenarios.js';
 
 function replay(name: string) {
   const transcript = loadTranscript(name);

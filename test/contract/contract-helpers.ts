@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach } from 'vitest';
 import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
-import type { DiskSpec, InitSpec } from '../../scenarios/fixtures/disk-spec.js';
-import type { BackendHarness, HarnessFactory } from '../../scenarios/fixtures/harness.js';
+import type { DiskSpec, InitSpec } from '../../harness/disk-spec.js';
+import type { BackendHarness, HarnessFactory } from '../../harness/harness.js';
 
 /** A fresh harness per test, cleaned up (and leak-checked) after it. */
 export function useHarness(makeHarness: HarnessFactory): () => BackendHarness {

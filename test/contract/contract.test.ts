@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { BACKEND, makeHarness } from '../../scenarios/fixtures/backend.js';
+import { BACKEND, makeHarness } from '../../harness/backend.js';
 import { describeBlockDevicesContract } from './block-devices.contract.js';
 import { describeClockContract } from './clock.contract.js';
 import { describeHostFilesContract } from './host-files.contract.js';

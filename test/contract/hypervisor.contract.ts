@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { BackendHarness, HarnessFactory } from '../../scenarios/fixtures/harness.js';
-import type { InitSpec } from '../../scenarios/fixtures/disk-spec.js';
+import type { BackendHarness, HarnessFactory } from '../../harness/harness.js';
+import type { InitSpec } from '../../harness/disk-spec.js';
 import { domainName, domainXml, eventually, rootfsDisk, useHarness } from './contract-helpers.js';
 
 /** Mounts a fresh rootfs disk at `<instance>/rootfs` and defines a domain on it. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnectionInfo } from '../../driver/ports/volume-connector.js';
-import type { HarnessFactory } from '../../scenarios/fixtures/harness.js';
+import type { HarnessFactory } from '../../harness/harness.js';
 import { BLANK_DISK, useHarness } from './contract-helpers.js';
 
 /** The VolumeConnector port's documented semantics, for every backend. */

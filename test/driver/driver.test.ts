@@ -2,15 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_DEVICE_KEY, hasCode } from '../../driver/index.js';
 import type { Host, LoopDevice } from '../../driver/index.js';
 import { dumpOnFailure } from '../helpers/dump-on-failure.js';
-import { makeHarness } from '../../scenarios/fixtures/backend.js';
-import type { BackendHarness } from '../../scenarios/fixtures/harness.js';
+import { makeHarness } from '../../harness/backend.js';
+import type { BackendHarness } from '../../harness/harness.js';
 import {
   makeInstance,
   plainDisk,
   rootFs,
   twoPartitionDisk,
   volumeBdi,
-} from '../../scenarios/fixtures/instances.js';
+} from '../../harness/instances.js';
 
 let harness: BackendHarness;
 let host: Host;

@@ -8,7 +8,7 @@ import {
   runScenario,
   type ScenarioRun,
 } from '../../scenarios/index.js';
-import { BACKEND, makeHarness } from '../../scenarios/fixtures/backend.js';
+import { BACKEND, makeHarness } from '../../harness/backend.js';
 
 // Each file is parsed on its own, so one broken file is one failing test, not a dead suite.
 const files = await findScenarioFiles();

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_RECORD_KEY, type Logger } from '../../driver/index.js';
-import { createSimHarness } from '../../scenarios/fixtures/sim-harness.js';
+import { createSimHarness } from '../../harness/sim-harness.js';
 import {
   makeInstance,
   plainDisk,
   rootFs,
   twoPartitionDisk,
   volumeBdi,
-} from '../../scenarios/fixtures/instances.js';
+} from '../../harness/instances.js';
 
 /** A logger that keeps what it was told, to check what the driver chose to leave alone. */
 function recordingLogger(): Logger & { lines: string[] } {
@@ -56,7 +56,7 @@ const SPAWN_OPERATIONS = [
 describe('spawn with a fault at each step', () => {
   it.each(SPAWN_OPERATIONS)('leaves nothing behind when %s fails', async (operation) => {
     const { harness, host, driver, instance, bdi } = await setup();
-    host.faults.inject(operation, { match: operation === 'files.ensureDir' ? undefined : '' });
+    harness.faults.inject(operation, { match: operation === 'files.ensureDir' ? undefined : '' });
     const error = await driver
       .spawn({}, instance, {}, [], null, null, null, bdi)
       .catch((e: unknown) => e);
@@ -65,7 +65,7 @@ describe('spawn with a fault at each step', () => {
       code: 'Internal',
       message: expect.stringContaining('injected fault'),
     });
-    host.faults.clear();
+    harness.faults.clear();
     await harness.cleanup();
     expect(await host.files.exists(`${harness.instancesPath}/${String(instance['uuid'])}`)).toBe(
       false,
@@ -83,9 +83,9 @@ describe('destroy with a fault at each step', () => {
     'files.removeTree',
     'hypervisor.undefine',
   ])('fails on %s, and a second destroy finishes the job', async (operation) => {
-    const { harness, host, driver, instance, bdi } = await setup();
+    const { harness, driver, instance, bdi } = await setup();
     await driver.spawn({}, instance, {}, [], null, null, null, bdi);
-    host.faults.inject(operation);
+    harness.faults.inject(operation);
     const first = await driver.destroy({}, instance, null, bdi).then(
       () => undefined,
       (e: unknown) => e,

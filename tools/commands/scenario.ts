@@ -17,8 +17,8 @@ import {
   type Reporter,
   type ScenarioResult,
 } from '../../scenarios/index.js';
-import type { HarnessFactory } from '../../scenarios/fixtures/harness.js';
-import type { SimHarnessOptions } from '../../scenarios/fixtures/sim-harness.js';
+import type { HarnessFactory } from '../../harness/harness.js';
+import type { SimHarnessOptions } from '../../harness/sim-harness.js';
 import { compareBackends } from '../compare-backends.js';
 
 /** The backends a scenario can run on. */
@@ -27,11 +27,9 @@ export const BACKENDS = ['sim', 'real'] as const;
 /** A fresh-harness factory for a backend; the real one is loaded only when asked for. */
 export function harnessFor(backend: string, sim: SimHarnessOptions = {}): HarnessFactory {
   if (backend === 'real') {
-    return async () =>
-      (await import('../../scenarios/fixtures/real-harness.js')).createRealHarness();
+    return async () => (await import('../../harness/real-harness.js')).createRealHarness();
   }
-  return async () =>
-    (await import('../../scenarios/fixtures/sim-harness.js')).createSimHarness(sim);
+  return async () => (await import('../../harness/sim-harness.js')).createSimHarness(sim);
 }
 
 /**

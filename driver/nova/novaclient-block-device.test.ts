@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBlockDeviceArg } from '../../scenarios/block-device.js';
+import { parseBlockDeviceArg } from './novaclient-block-device.js';
 
 describe('novaclient --block-device parsing', () => {
   it.each([

@@ -1,12 +1,7 @@
 import { posix } from 'node:path';
-import {
-  parseSize,
-  renderInit,
-  type DiskSpec,
-  type FilesystemSpec,
-} from '../scenarios/fixtures/disk-spec.js';
+import { parseSize, renderInit, type DiskSpec, type FilesystemSpec } from '../disk-spec.js';
 import { writeDiskLayout } from './disk-layout.js';
-import type { SimDisk, SimFilesystem, SimState } from './state.js';
+import type { SimDisk, SimFilesystem, SimState } from '../../simulator/state.js';
 
 /** Builds a disk file or block device from a declaration: real table bytes plus file trees. */
 export function buildDisk(

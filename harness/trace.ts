@@ -1,10 +1,9 @@
 /**
- * Records every port call a run makes, and normalises the record so that the simulator and a
- * real host produce the same trace for the same scenario.
+ * Records every port call a run makes (harness/instrument.ts feeds the recorder), and
+ * normalises the record so that the simulator and a real host produce the same trace for the
+ * same scenario.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { isDriverError } from '../driver/errors.js';
-import { PORT_NAMES, type Host } from '../driver/ports/index.js';
 
 /** Which step (and which branch of a concurrent group) a call belongs to. */
 export interface TraceContext {
@@ -73,60 +72,6 @@ export class TraceRecorder {
 /** How many AsyncLocalStorage contexts trace recording holds enabled now (0 between runs). */
 export function activeTraceContexts(): number {
   return activeRuns;
-}
-
-/** Wraps every async port method (the clock excepted: timings are dropped) to record calls. */
-export function withTrace(host: Host, recorder: TraceRecorder): Host {
-  const wrapped = {} as Record<string, unknown>;
-  for (const port of PORT_NAMES) {
-    const target = host[port] as unknown as Record<string, unknown>;
-    if (port === 'clock') {
-      wrapped[port] = target;
-      continue;
-    }
-    wrapped[port] = new Proxy(target, {
-      get(object, key, receiver) {
-        const value = Reflect.get(object, key, receiver) as unknown;
-        if (typeof value !== 'function' || typeof key !== 'string') return value;
-        return async (...args: unknown[]) => {
-          const op = `${port}.${key}`;
-          // Copy the arguments now: the driver mutates some (connection_info gets device_path).
-          const recordedArgs = snapshot(args) as unknown[];
-          try {
-            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(
-              object,
-              args,
-            );
-            recorder.record({ op, args: recordedArgs, result: snapshot(result) });
-            return result;
-          } catch (error) {
-            recorder.record({ op, args: recordedArgs, error: errorOutcome(error) });
-            throw error;
-          }
-        };
-      },
-    });
-  }
-  return wrapped as unknown as Host;
-}
-
-function errorOutcome(error: unknown): { code: string; message: string } {
-  if (isDriverError(error)) return { code: error.code, message: error.message };
-  return { code: 'Error', message: error instanceof Error ? error.message : String(error) };
-}
-
-function snapshot(value: unknown): unknown {
-  if (value instanceof Uint8Array) {
-    // Bytes differ between backends (filesystem UUIDs, timestamps): keep only how many.
-    return { bytes: value.length };
-  }
-  if (Array.isArray(value)) return value.map(snapshot);
-  if (typeof value === 'object' && value !== null) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = snapshot(v);
-    return out;
-  }
-  return value;
 }
 
 /** What the runner knows about a run, to turn host-specific strings into placeholders. */

@@ -6,8 +6,8 @@ import {
   type CommandResult,
   type CommandRunner,
   type RunOptions,
-} from '../../driver/adapters/command-runner.js';
-import { fsError, type FileStat, type SystemFiles } from '../../driver/adapters/system-files.js';
+} from '../driver/adapters/command-runner.js';
+import { fsError, type FileStat, type SystemFiles } from '../driver/adapters/system-files.js';
 
 /** Where a transcript came from: enough to record it again and to trust it. */
 export interface TranscriptProvenance {
@@ -69,7 +69,7 @@ export interface Transcript {
 export const TEMP_DIR_PLACEHOLDER = '/tmp/nova-lxc-TEMP';
 
 /** Directory of recorded transcripts. */
-export const TRANSCRIPTS_DIR = join(import.meta.dirname, '../fixtures/transcripts');
+export const TRANSCRIPTS_DIR = join(import.meta.dirname, '../test/fixtures/transcripts');
 
 /** Loads `test/fixtures/transcripts/<name>.json`. */
 export function loadTranscript(name: string): Transcript {

@@ -26,7 +26,7 @@ async function countedTrace() {
   }
   vi.resetModules();
   vi.doMock('node:async_hooks', () => ({ ...real, AsyncLocalStorage: Counted }));
-  const trace = await import('../../scenarios/trace.js');
+  const trace = await import('./trace.js');
   return { trace, made, enabled };
 }
 
@@ -46,7 +46,7 @@ describe('trace contexts', () => {
   });
 
   it('keeps concurrent branches and concurrent recorders apart', async () => {
-    const { TraceRecorder } = await import('../../scenarios/trace.js');
+    const { TraceRecorder } = await import('./trace.js');
     const a = new TraceRecorder();
     const b = new TraceRecorder();
     const tick = () => new Promise((resolve) => setTimeout(resolve, 1));

@@ -3,11 +3,11 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasCode } from '../driver/errors.js';
-import { parseSize } from '../scenarios/fixtures/disk-spec.js';
-import type { DiskSpec, FsType } from '../scenarios/fixtures/disk-spec.js';
+import { hasCode } from '../../driver/errors.js';
+import { parseSize } from '../disk-spec.js';
+import type { DiskSpec, FsType } from '../disk-spec.js';
 import { writeDiskLayout } from './disk-layout.js';
-import { SparseDisk } from './sparse-disk.js';
+import { SparseDisk } from '../../simulator/sparse-disk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-lxc-disk-layout-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

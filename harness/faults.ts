@@ -68,27 +68,6 @@ export class Faults {
   }
 }
 
-/** Wraps every async port method so the faults are consulted before the real work. */
-export function withFaults(host: Host, faults: Faults): Host {
-  const wrapped = {} as Record<string, unknown>;
-  for (const port of PORT_NAMES) {
-    const target = host[port] as unknown as Record<string, unknown>;
-    wrapped[port] = new Proxy(target, {
-      get(object, key, receiver) {
-        const value = Reflect.get(object, key, receiver) as unknown;
-        if (typeof value !== 'function' || typeof key !== 'string' || port === 'clock') {
-          return typeof value === 'function' ? value.bind(object) : value;
-        }
-        return async (...args: unknown[]) => {
-          faults.check(`${port}.${key}`, args);
-          return (value as (...a: unknown[]) => unknown).apply(object, args);
-        };
-      },
-    });
-  }
-  return wrapped as unknown as Host;
-}
-
 /** The `<port>.<method>` names of a Host's async operations. */
 export function operationNames(host: Host): Set<string> {
   const names = new Set<string>();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { firstTraceDifference, normaliseTrace, type RawTraceEntry } from '../../scenarios/trace.js';
+import { firstTraceDifference, normaliseTrace, type RawTraceEntry } from './trace.js';
 
 const ctx = {
   replacements: new Map([

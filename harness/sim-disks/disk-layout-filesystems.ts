@@ -2,10 +2,10 @@
  * Minimal superblocks for fixture filesystems: enough for the driver's probe and for real
  * blkid to recognise type, label and UUID, not enough for a kernel to mount.
  */
-import { DriverError } from '../driver/errors.js';
-import { crc32c, crc32Update } from '../driver/core/crc32.js';
-import type { FilesystemSpec } from '../scenarios/fixtures/disk-spec.js';
-import type { SparseDisk } from './sparse-disk.js';
+import { DriverError } from '../../driver/errors.js';
+import { crc32c, crc32Update } from '../../driver/core/crc32.js';
+import type { FilesystemSpec } from '../disk-spec.js';
+import type { SparseDisk } from '../../simulator/sparse-disk.js';
 
 /** Deterministic pseudo-random bytes, so the same spec always yields the same disk. */
 export function seededBytes(seed: string, length: number): Uint8Array {

@@ -3,19 +3,19 @@
  * headers) into a SparseDisk, so the driver reads the same bytes it would read on a host
  * and real sfdisk/blkid can check the result.
  */
-import { DriverError } from '../driver/errors.js';
-import { crc32 } from '../driver/core/crc32.js';
+import { DriverError } from '../../driver/errors.js';
+import { crc32 } from '../../driver/core/crc32.js';
 import {
   GPT_TYPE_GUIDS,
   MBR_EXTENDED_TYPES,
   MBR_TYPE_BYTES,
   encodeGuid,
   isGuid,
-} from '../driver/core/partition-types.js';
-import { parseSize } from '../scenarios/fixtures/disk-spec.js';
-import type { DiskSpec, FilesystemSpec, PartitionSpec } from '../scenarios/fixtures/disk-spec.js';
+} from '../../driver/core/partition-types.js';
+import { parseSize } from '../disk-spec.js';
+import type { DiskSpec, FilesystemSpec, PartitionSpec } from '../disk-spec.js';
 import { seededBytes, seededUuidText, writeFilesystem } from './disk-layout-filesystems.js';
-import type { SparseDisk } from './sparse-disk.js';
+import type { SparseDisk } from '../../simulator/sparse-disk.js';
 
 /** Where a declared filesystem was written. */
 export interface FilesystemRegion {

@@ -1,5 +1,5 @@
-import type { Host } from '../../driver/ports/index.js';
-import { outcome, type Outcome } from '../helpers/scripted-runner.js';
+import type { Host } from '../driver/ports/index.js';
+import { outcome, type Outcome } from './scripted-runner.js';
 
 /** Paths and names one scenario uses; recorded with the transcript and replayed verbatim. */
 export type ScenarioContext = Record<string, string>;
