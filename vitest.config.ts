@@ -9,8 +9,9 @@ export default defineConfig({
     pool: 'forks',
     coverage: {
       provider: 'v8',
-      include: ['driver/**/*.ts', 'simulator/**/*.ts'],
-      exclude: ['**/*.test.ts', 'driver/ports/**'],
+      include: ['driver/**/*.ts', 'simulator/**/*.ts', 'harness/**/*.ts'],
+      // The real harness runs only on the real backend (`npm run test:real`).
+      exclude: ['**/*.test.ts', 'driver/ports/**', 'harness/real-harness.ts'],
       reporter: ['text-summary', 'text'],
       thresholds: { lines: 90 },
     },

@@ -10,7 +10,7 @@ const SHEBANG = '#!/bin/busybox sh';
 
 /**
  * The sleep a running init ends with: busybox's longest (INT_MAX seconds). It equals
- * INIT_SLEEP_SECONDS in scenarios/fixtures/disk-spec.ts; the round-trip test pins that.
+ * INIT_SLEEP_SECONDS in harness/disk-spec.ts; the round-trip test pins that.
  */
 const RUN_SLEEP_SECONDS = '2147483647';
 

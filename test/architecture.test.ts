@@ -113,6 +113,7 @@ describe('import boundaries', () => {
     const users = [
       ...production('driver'),
       ...production('simulator'),
+      ...production('harness'),
       ...production('scenarios'),
       ...production('tools'),
     ].filter((f) => importsOf(f).includes('execa'));
@@ -125,7 +126,39 @@ describe('import boundaries', () => {
     );
   });
 
+  /** The imports of `file` that resolve into any of `folders`. */
+  const into = (file: string, ...folders: string[]) =>
+    importsOf(file).filter((s) => folders.some((d) => resolved(file, s).startsWith(`${d}/`)));
+
+  // The layers above the driver: the simulator is a host, the harness builds and watches a
+  // host on either backend, scenarios run on whatever harness they are given, tools use all.
+  it.each(production('simulator'))(
+    'rule 4: %s (simulator) imports nothing from harness or scenarios',
+    (file) => {
+      expect(into(file, 'harness', 'scenarios')).toEqual([]);
+    },
+  );
+
+  it.each(production('scenarios'))('rule 5: %s (scenarios) imports no simulator', (file) => {
+    expect(into(file, 'simulator')).toEqual([]);
+  });
+
+  it.each(production('harness'))('rule 6: %s (harness) imports no scenarios', (file) => {
+    expect(into(file, 'scenarios')).toEqual([]);
+  });
+
+  it.each(production('tools'))('rule 7: %s (tools) imports no test code', (file) => {
+    expect(into(file, 'test')).toEqual([]);
+    expect(importsOf(file).filter((s) => s.endsWith('.test.js') || s.endsWith('.test.ts'))).toEqual(
+      [],
+    );
+  });
+
   it('sees the files it guards (the rules cannot pass vacuously)', () => {
+    expect(production('harness')).toContain('harness/sim-harness.ts');
+    expect(into('harness/sim-harness.ts', 'simulator').length).toBeGreaterThan(0);
+    expect(into('scenarios/runner.ts', 'harness').length).toBeGreaterThan(0);
+    expect(production('tools')).toContain('tools/record-transcripts.ts');
     expect(driverCore).toContain('driver/driver.ts');
     expect(importsOf('driver/driver.ts').length).toBeGreaterThan(3);
     expect(production('simulator')).toContain('simulator/state.ts');
