@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { DiskSpec } from '../../scenarios/fixtures/disk-spec.js';
-import { writeDiskLayout } from '../../simulator/disk-layout.js';
+import type { DiskSpec } from '../../harness/disk-spec.js';
+import { writeDiskLayout } from '../../harness/sim-disks/disk-layout.js';
 import { SparseDisk } from '../../simulator/sparse-disk.js';
 import { isDriverError } from '../errors.js';
 import { crc32 } from './crc32.js';
