@@ -1,7 +1,17 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader, so a fresh `npm ci` needs no build step.
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('../tools/cli.ts');
-process.exitCode = await main(process.argv);
+// Runs the built CLI (dist/, made by `npm run build`, which `npm ci` and `npm install` run as
+// `prepare`). Plain JavaScript, so a call costs node's start and the modules it loads, no compiler.
+let cli;
+try {
+  cli = await import('../dist/tools/cli.js');
+} catch (error) {
+  if (
+    error?.code === 'ERR_MODULE_NOT_FOUND' &&
+    String(error.message).includes('dist/tools/cli.js')
+  ) {
+    console.error('nova-lxc: the CLI is not built: run `npm run build` in the nova-lxc folder.');
+    process.exit(1);
+  }
+  throw error;
+}
+process.exitCode = await cli.main(process.argv);

@@ -1,13 +1,19 @@
 /** Finds scenario files and parses them, naming the file and line of any YAML mistake. */
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { DriverError } from '../driver/errors.js';
 import { parseScenario, type Scenario } from './schema.js';
 
-/** The folder holding the project's scenario files. */
-export const SCENARIOS_DIR = dirname(fileURLToPath(import.meta.url));
+const here = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * The folder holding the project's own scenario files (the examples a package ships), whether
+ * this module runs from source (`scenarios/`) or built (`dist/scenarios/`).
+ */
+export const SCENARIOS_DIR =
+  basename(dirname(here)) === 'dist' ? join(here, '..', '..', 'scenarios') : here;
 
 /** Parses scenario YAML text; `file` is how messages name it. */
 export function parseScenarioText(text: string, file: string): Scenario {

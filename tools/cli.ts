@@ -1,26 +1,47 @@
 import { Command, CommanderError } from 'commander';
 import { isDriverError } from '../driver/errors.js';
-import { registerBlockinfoCommand } from './commands/blockinfo.js';
-import { registerDoctorCommand } from './commands/doctor.js';
-import { registerScenarioCommand } from './commands/scenario.js';
 
-/** Builds the `nova-lxc` command tree. */
-export function buildProgram(): Command {
+/** Adds one command (with its subcommands and options) to the program. */
+type Register = (program: Command) => void;
+
+/**
+ * The commands, each loaded only when it runs: a call pays for the modules of its own command
+ * (the simulator, the real adapters, the YAML reader…), not for all of them. A new command is one
+ * line here and a `register…Command` in its own module under tools/commands/.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  blockinfo: async () => (await import('./commands/blockinfo.js')).registerBlockinfoCommand,
+  scenario: async () => (await import('./commands/scenario.js')).registerScenarioCommand,
+  doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
+};
+
+/** The first word of argv that is a known command, if any (options before it are skipped). */
+function requestedCommand(argv: readonly string[]): string | undefined {
+  return argv.slice(2).find((word) => Object.hasOwn(COMMANDS, word));
+}
+
+/**
+ * Builds the `nova-lxc` command tree: only `only` when given (what a call runs), none for `null`
+ * (`--version`), else every command (help, a mistyped command with suggestions).
+ */
+export async function buildProgram(only?: string | null): Promise<Command> {
   const program = new Command('nova-lxc')
     .description(
       'Boot libvirt LXC containers from Cinder volumes (whole, or first partition) or Glance images, Nova-compatible.',
     )
     .version('0.1.0')
     .showHelpAfterError();
-  registerBlockinfoCommand(program);
-  registerScenarioCommand(program);
-  registerDoctorCommand(program);
+  const names = only === undefined ? Object.keys(COMMANDS) : only === null ? [] : [only];
+  for (const name of names) (await COMMANDS[name]!())(program);
   return program;
 }
 
 /** Runs the CLI; returns the exit code. User mistakes print a message, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride();
+  const command = requestedCommand(argv);
+  const versionOnly =
+    command === undefined && argv.slice(2).some((w) => w === '-V' || w === '--version');
+  const program = (await buildProgram(versionOnly ? null : command)).exitOverride();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

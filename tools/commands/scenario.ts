@@ -2,7 +2,7 @@
  * `nova-lxc scenario run | compare | new`: runs declarative scenarios on the simulator or the
  * real host, compares the two, and starts a new scenario file from a commented skeleton.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { DriverError } from '../../driver/errors.js';
@@ -45,19 +45,72 @@ async function mirrorRealCapabilities(): Promise<SimHarnessOptions> {
   }
 }
 
+/** Where a user keeps scenarios: `./scenarios` of the working directory. */
+export function userScenarioDir(cwd = process.cwd()): string {
+  return join(cwd, 'scenarios');
+}
+
+/**
+ * The paths a run without arguments means: the user's `./scenarios` when it exists, the
+ * examples shipped with nova-lxc when asked for; otherwise an error that says what to do
+ * (running nothing would let a CI job pass on no scenarios).
+ */
+export async function defaultRunPaths(
+  paths: string[],
+  options: { examples?: boolean; cwd?: string } = {},
+): Promise<{ paths: string[]; from?: string }> {
+  if (options.examples) {
+    if (paths.length > 0) {
+      throw new DriverError(
+        'InvalidInput',
+        'Failed to run scenarios: --examples runs the shipped examples and takes no paths',
+        { hint: 'Drop --examples to run your own files, or drop the paths.' },
+      );
+    }
+    return { paths: [SCENARIOS_DIR], from: SCENARIOS_DIR };
+  }
+  if (paths.length > 0) return { paths };
+  const dir = userScenarioDir(options.cwd);
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to run scenarios: no scenario files given and no scenarios folder at ${dir}`,
+      {
+        hint:
+          'Pass scenario files or folders, write one with `nova-lxc scenario new NAME` ' +
+          '(into ./scenarios), or run the examples nova-lxc ships with `nova-lxc scenario run --examples`.',
+      },
+    );
+  }
+  return { paths: [dir], from: dir };
+}
+
 /** What `scenario run` was asked to do. */
 export interface RunCommandOptions {
   backend: string;
   reporter: Reporter;
   trace?: string;
+  /** Run the examples shipped with nova-lxc instead of `./scenarios`. */
+  examples?: boolean;
+  /** Resolves the default `./scenarios`; process.cwd() by default. */
+  cwd?: string;
   /** Where output goes; process.stdout by default. */
   write?: (text: string) => void;
+  /** Where notes about the run go (which folder ran); process.stderr by default. */
+  note?: (text: string) => void;
 }
 
-/** Runs the scenarios at `paths` (all under scenarios/ when empty); returns the exit code. */
+/** Runs the scenarios at `paths` (./scenarios when empty); returns the exit code. */
 export async function runScenarios(paths: string[], options: RunCommandOptions): Promise<number> {
   const write = options.write ?? ((text: string) => process.stdout.write(text));
-  const scenarios = await loadScenarios(paths);
+  const note = options.note ?? ((text: string) => process.stderr.write(text));
+  const chosen = await defaultRunPaths(paths, {
+    ...(options.examples ? { examples: true } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  if (chosen.from) note(`nova-lxc: running the scenarios in ${chosen.from}\n`);
+  const scenarios = await loadScenarios(chosen.paths);
   const harness = harnessFor(options.backend);
   const results: ScenarioResult[] = [];
   for (const run of scenarios.flatMap(expandScenario)) {
@@ -83,7 +136,7 @@ export async function compareScenarios(
   backends: [string, string],
   write: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
-  const scenarios = await loadScenarios(paths);
+  const scenarios = await loadScenarios((await defaultRunPaths(paths)).paths);
   const sim = backends.includes('real') ? await mirrorRealCapabilities() : {};
   const [left, right] = backends.map((name) => ({ name, harness: harnessFor(name, sim) })) as [
     { name: string; harness: HarnessFactory },
@@ -130,19 +183,25 @@ volumes:
   vol1:
     # properties: { lxc_root_partition: "2" }   # the volume's image metadata
     disk:
-      size: 64M                 # keep it small: the real host makes a sparse file
-      table: gpt                # none, mbr or gpt
+      # keep it small: the real host makes a sparse file
+      size: 64M
+      # none, mbr or gpt
+      table: gpt
       # sector_size: 4096
       partitions:
         - number: 1
-          start: 2048           # in logical sectors
+          # in logical sectors
+          start: 2048
           size: 61440
-          label: root           # GPT partition name
+          # GPT partition name
+          label: root
           filesystem:
-            type: ext4          # only ext2/3/4 can be built on the real host
+            # only ext2/3/4 can be built on the real host
+            type: ext4
             label: rootfs
             files: { /etc/hostname: "guest\\n" }
-            init:               # omit for "no init"; then: run | { exit: N }
+            # omit for "no init"; then: run | { exit: N }
+            init:
               writes: [{ path: /marker, content: booted }]
               then: run
 
@@ -151,11 +210,11 @@ steps:
   - id: boot
     boot:
       instance: web
-      block_device: ["source=volume,id=vol1,dest=volume,bootindex=0"]
+      block_device: ['source=volume,id=vol1,dest=volume,bootindex=0']
     # error: { code: NoRootFilesystem, message: "partition 1" }   # if the boot must fail
     expect:
       state: { web: running }
-      root: { web: { source: "volume:vol1", partition: 1, fstype: ext4 } }
+      root: { web: { source: 'volume:vol1', partition: 1, fstype: ext4 } }
       files: { web: { /marker: booted } }
   - destroy: web
     expect:
@@ -165,8 +224,11 @@ steps:
 `;
 }
 
-/** Writes scenarios/<name>.yaml (or into `dir`); refuses a bad name or an existing file. */
-export async function newScenario(name: string, dir = SCENARIOS_DIR): Promise<string> {
+/**
+ * Writes `<dir>/<name>.yaml`, by default `./scenarios/<name>.yaml` (made when missing); refuses
+ * a bad name, an existing file, and a `dir` given by the user that does not exist.
+ */
+export async function newScenario(name: string, dir?: string): Promise<string> {
   if (!NAME.test(name)) {
     throw new DriverError(
       'InvalidInput',
@@ -174,7 +236,17 @@ export async function newScenario(name: string, dir = SCENARIOS_DIR): Promise<st
       { hint: 'For example: nova-lxc scenario new gpt-entry-1-last' },
     );
   }
-  const path = join(dir, `${name}.yaml`);
+  const folder = dir ?? userScenarioDir();
+  if (dir === undefined) {
+    await mkdir(folder, { recursive: true });
+  } else if (!(await stat(dir).catch(() => null))?.isDirectory()) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to create scenario: --dir ${dir} is not an existing folder`,
+      { hint: 'Create the folder first, or leave out --dir to write into ./scenarios.' },
+    );
+  }
+  const path = join(folder, `${name}.yaml`);
   try {
     await writeFile(path, scenarioSkeleton(name), { flag: 'wx' });
   } catch (error) {
@@ -207,9 +279,10 @@ export function registerScenarioCommand(program: Command): Command {
   scenario
     .command('run')
     .description(
-      'Run scenarios (every one under scenarios/ without paths); exits non-zero when one fails.',
+      'Run scenarios (every one under ./scenarios without paths); exits non-zero when one fails.',
     )
     .argument('[paths...]', 'scenario files or folders')
+    .option('--examples', 'run the example scenarios shipped with nova-lxc')
     .addOption(new Option('--backend <backend>', 'where to run').choices(BACKENDS).default('sim'))
     .addOption(
       new Option(
@@ -219,9 +292,13 @@ export function registerScenarioCommand(program: Command): Command {
     )
     .option('--trace <file>', 'write every port call of every run, normalised, as JSON')
     .action(
-      async (paths: string[], opts: { backend: string; reporter?: Reporter; trace?: string }) => {
+      async (
+        paths: string[],
+        opts: { backend: string; reporter?: Reporter; trace?: string; examples?: boolean },
+      ) => {
         const code = await runScenarios(paths, {
           backend: checkBackend(opts.backend),
+          ...(opts.examples ? { examples: true } : {}),
           reporter: opts.reporter ?? (process.stdout.isTTY ? 'pretty' : 'json'),
           ...(opts.trace ? { trace: opts.trace } : {}),
         });
@@ -248,11 +325,11 @@ export function registerScenarioCommand(program: Command): Command {
   scenario
     .command('new')
     .description(
-      'Write scenarios/NAME.yaml, a commented skeleton to turn a bug report into a scenario.',
+      'Write ./scenarios/NAME.yaml, a commented skeleton to turn a bug report into a scenario.',
     )
     .argument('<name>', 'lower-case letters, digits and "-"')
-    .option('--dir <dir>', 'folder to write into', SCENARIOS_DIR)
-    .action(async (name: string, opts: { dir: string }) => {
+    .option('--dir <dir>', 'an existing folder to write into (default ./scenarios)')
+    .action(async (name: string, opts: { dir?: string }) => {
       const path = await newScenario(name, opts.dir);
       process.stdout.write(`wrote ${path}\n`);
     });
