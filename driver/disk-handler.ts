@@ -20,7 +20,13 @@ import type { ConnectionInfo } from './ports/volume-connector.js';
 /** Where the container's root bytes come from. */
 export type RootSource =
   | { kind: 'volume'; connectionInfo: ConnectionInfo }
-  | { kind: 'image'; imageId: string; format: 'raw' | 'qcow2' };
+  | {
+      kind: 'image';
+      imageId: string;
+      format: 'raw' | 'qcow2';
+      /** Glance's disk_format; the image store refuses content of another format. */
+      declaredFormat?: string | null;
+    };
 
 /** What setup needs to know about one instance. */
 export interface RootfsRequest {
@@ -208,7 +214,12 @@ export class LxcDiskHandler {
       }
     }
     const path = record.source.kind === 'image' ? record.source.path : '';
-    await this.host.images.createInstanceDisk(source.imageId, path, source.format);
+    await this.host.images.createInstanceDisk(
+      source.imageId,
+      path,
+      source.format,
+      source.declaredFormat,
+    );
     if (source.format === 'raw') {
       return path;
     }

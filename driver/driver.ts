@@ -251,7 +251,7 @@ export class LxcDriver {
     const request = {
       instanceDir: dir,
       systemMetadata: inst.system_metadata,
-      source: this.rootSource(inst, root),
+      source: this.rootSource(inst, root, meta),
       ...this.policyFor(meta, inst),
       arch: this.options.hostArch ?? 'x86_64',
       idMaps: this.idMaps,
@@ -275,7 +275,7 @@ export class LxcDriver {
     }
   }
 
-  private rootSource(inst: Instance, root: DriverBdm | null): RootSource {
+  private rootSource(inst: Instance, root: DriverBdm | null, meta: ImageMeta): RootSource {
     if (root) {
       const connectionInfo = connectionInfoOf(root);
       if (!connectionInfo) {
@@ -294,7 +294,9 @@ export class LxcDriver {
         { hint: 'Boot from an image (image_ref) or pass a volume with boot_index 0.' },
       );
     }
-    return { kind: 'image', imageId: inst.image_ref, format: this.imageFormat() };
+    // A hard reboot has no image_meta; Nova keeps disk_format in system_metadata.
+    const declaredFormat = meta.disk_format ?? inst.system_metadata['image_disk_format'] ?? null;
+    return { kind: 'image', imageId: inst.image_ref, format: this.imageFormat(), declaredFormat };
   }
 
   /** Nova's image backend choice: raw/flat → loop; qcow2, or default with use_cow_images → nbd. */

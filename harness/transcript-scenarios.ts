@@ -124,7 +124,13 @@ export const TRANSCRIPT_SCENARIOS: Record<string, TranscriptScenario> = {
       host.images.createInstanceDisk('raw-image', `${dir}/disk.qcow2`, 'qcow2'),
     );
     await outcome(out, 'qcow2 instance disk again (kept)', () =>
-      host.images.createInstanceDisk('raw-image', `${dir}/disk.qcow2`, 'qcow2'),
+      host.images.createInstanceDisk('raw-image', `${dir}/disk.qcow2`, 'qcow2', 'raw'),
+    );
+    await outcome(out, 'qcow2 image declared raw', () =>
+      host.images.createInstanceDisk('qcow2-image', `${dir}/disk.bad`, 'raw', 'raw'),
+    );
+    await outcome(out, 'raw instance disk from qcow2', () =>
+      host.images.createInstanceDisk('qcow2-image', `${dir}/disk.conv`, 'raw', 'qcow2'),
     );
     return out;
   },

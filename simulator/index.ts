@@ -47,9 +47,11 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
     clock,
     state,
     addImage: (imageId, path, format) => {
+      // Like caching a Glance download: the file is copied into the image cache.
       const disk = state.disks.get(path);
-      if (disk) disk.format = format;
-      state.images.set(imageId, { path, format });
+      if (!disk) throw new Error(`addImage: no simulated disk at ${path}`);
+      const cached = state.copyDisk({ ...disk, format }, `${state.imagesDir}/${imageId}`, format);
+      state.images.set(imageId, { path: cached.path, format });
     },
     dump: () => state.toJSON(),
   };

@@ -47,6 +47,7 @@ import { DriverError } from '../driver/errors.js';
 import type { LoopDevice } from '../driver/ports/block-devices.js';
 import type { DomainState } from '../driver/ports/hypervisor.js';
 import type { LxcDomainSpec } from '../driver/core/domain-xml.js';
+import { qcow2Header } from './qcow2-header.js';
 import { SparseDisk } from './sparse-disk.js';
 
 /** A disk image file or block device; its bytes live in a SparseDisk. */
@@ -58,6 +59,8 @@ export interface SimDisk {
   content: SparseDisk;
   /** Identity of the content (copies get a new one); filesystems are keyed by it. */
   contentId: number;
+  /** A qcow2 file's own header bytes (what a raw read of the file shows); default: a plain one. */
+  qcow2Header?: Uint8Array;
 }
 
 /** A filesystem living at a byte offset of some disk content, with its file tree. */
@@ -118,8 +121,6 @@ export interface SimStateOptions {
   nbdDevices?: number;
 }
 
-const QCOW2_MAGIC = Uint8Array.of(0x51, 0x46, 0x49, 0xfb);
-
 /**
  * The single in-memory model of a simulated compute host. Port implementations read and
  * change it; nothing else holds state, so a dump of this is the whole host.
@@ -133,6 +134,8 @@ export class SimState {
   readonly hostMounts: SimMount[] = [];
   readonly domains = new Map<string, SimDomain>();
   readonly images = new Map<string, { path: string; format: 'raw' | 'qcow2' }>();
+  /** Nova's image cache: image `<id>` is the file `<imagesDir>/<id>`. */
+  readonly imagesDir = '/var/lib/nova/instances/_base';
   private nextId = 1;
 
   constructor(options: SimStateOptions = {}) {
@@ -206,6 +209,9 @@ export class SimState {
       format,
     });
     copy.content = from.content.clone();
+    if (format === 'qcow2' && from.format === 'qcow2' && from.qcow2Header) {
+      copy.qcow2Header = from.qcow2Header.slice();
+    }
     for (const fs of this.filesystems.get(from.contentId)?.values() ?? []) {
       const clone = this.addFilesystem(copy, fs.offset, fs.type, fs.label);
       copyTree(fs.tree, clone.tree, '/');
@@ -241,10 +247,10 @@ export class SimState {
   readView(view: ByteView, offset: number, length: number): Uint8Array {
     const count = Math.max(0, Math.min(length, view.length - offset));
     if (!view.raw) {
+      const header = view.disk.qcow2Header ?? qcow2Header({ virtualSize: view.disk.content.size });
       const out = new Uint8Array(count);
-      if (view.base + offset === 0) {
-        out.set(QCOW2_MAGIC.subarray(0, Math.min(4, count)));
-      }
+      const at = view.base + offset;
+      if (at < header.length) out.set(header.subarray(at, Math.min(header.length, at + count)));
       return out;
     }
     return view.disk.content.read(view.base + offset, count);

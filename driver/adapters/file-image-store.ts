@@ -1,4 +1,6 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { checkImage, inspectImage, type ImageInspection } from '../core/image-format.js';
+import type { ByteReader } from '../core/partition-table.js';
 import { CommandError, DriverError, hasCode } from '../errors.js';
 import type { DiskFormat, ImageFile, ImageStore } from '../ports/image-store.js';
 import type { CommandRunner } from './command-runner.js';
@@ -8,22 +10,14 @@ import { QEMU_ERRORS, classifyBy } from './tool-errors.js';
 
 const classify = classifyBy(QEMU_ERRORS);
 
-/** The first four bytes of every qcow2 file: "QFI\xfb". */
-export const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb] as const;
+/** Image ids are file names in the cache: never a path, never hidden, never `..`. */
+const IMAGE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** Format and virtual size from the first 32 bytes of an image file. */
-export function probeImageHeader(header: Uint8Array, fileSize: number): Omit<ImageFile, 'path'> {
-  const isQcow2 = QCOW2_MAGIC.every((byte, index) => header[index] === byte);
-  if (!isQcow2) return { format: 'raw', size: fileSize };
-  if (header.length < 32) {
-    throw new DriverError('InvalidInput', 'Failed to read image: truncated qcow2 header');
-  }
-  // qcow2 header: bytes 24..31 hold the virtual size, big-endian.
-  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-  return { format: 'qcow2', size: Number(view.getBigUint64(24)) };
-}
-
-/** A directory of cached Glance images, `<dir>/<imageId>`, and instance disks made from them. */
+/**
+ * A directory of cached Glance images, `<dir>/<imageId>`, and instance disks made from them.
+ * Every image is inspected before use (format_inspector's rules, driver/core/image-format.ts),
+ * and every qemu-img call names the format it reads: nothing is guessed from content.
+ */
 export class FileImageStore implements ImageStore {
   constructor(
     private readonly runner: CommandRunner,
@@ -32,21 +26,18 @@ export class FileImageStore implements ImageStore {
   ) {}
 
   async lookup(imageId: string): Promise<ImageFile> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(imageId)) {
-      throw new DriverError('InvalidInput', `Failed to look up image: bad image id '${imageId}'`);
-    }
-    const image = await this.probe(join(this.dir, imageId));
-    if (!image) {
-      throw new DriverError('NotFound', `Failed to look up image: ${imageId} is not cached`, {
-        details: { imageId, dir: this.dir },
-      });
-    }
-    return image;
+    return (await this.cached(imageId)).image;
   }
 
-  async createInstanceDisk(imageId: string, path: string, format: DiskFormat): Promise<ImageFile> {
-    const image = await this.lookup(imageId);
-    const existing = await this.probe(path);
+  async createInstanceDisk(
+    imageId: string,
+    path: string,
+    format: DiskFormat,
+    declaredFormat?: string | null,
+  ): Promise<ImageFile> {
+    const { image, inspection } = await this.cached(imageId);
+    checkImage(imageId, inspection, { declared: declaredFormat });
+    const existing = await this.instanceDisk(path, format, image);
     if (existing) return existing; // A hard reboot reuses the instance's disk.
     const argv =
       format === 'qcow2'
@@ -66,17 +57,80 @@ export class FileImageStore implements ImageStore {
       }
       throw error;
     }
-    const created = await this.probe(path);
+    const created = await this.instanceDisk(path, format, image);
     if (!created) throw new DriverError('Internal', `Failed to create instance disk ${path}`);
     return created;
   }
 
-  private async probe(path: string): Promise<ImageFile | null> {
+  /** The cached image, inspected; refuses ids that are paths and files that are not in the cache. */
+  private async cached(
+    imageId: string,
+  ): Promise<{ image: ImageFile; inspection: ImageInspection }> {
+    if (!IMAGE_ID.test(imageId)) {
+      throw new DriverError('InvalidInput', `Failed to look up image: bad image id '${imageId}'`, {
+        hint: 'An image id is a Glance UUID: letters, digits, dot, dash and underscore.',
+      });
+    }
+    const path = join(this.dir, imageId);
+    const info = await this.files.stat(path);
+    if (info === null) {
+      throw new DriverError('NotFound', `Failed to look up image: ${imageId} is not cached`, {
+        details: { imageId, dir: this.dir },
+      });
+    }
+    if (info.kind !== 'file') {
+      // A symlink could point anywhere on the host (/dev/sda, another tenant's disk).
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to look up image: ${path} is a ${info.kind}, not a file in the image cache`,
+        { hint: `Replace it with the image file itself, inside ${this.dir}.` },
+      );
+    }
+    const [real, realDir] = await Promise.all([
+      this.files.realpath(path),
+      this.files.realpath(this.dir),
+    ]);
+    if (dirname(real) !== realDir) {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to look up image: ${path} resolves to ${real}, outside the image cache ${realDir}`,
+      );
+    }
+    const inspection = await inspectImage(this.reader(path, info.size));
+    checkImage(imageId, inspection);
+    return {
+      image: { path, format: inspection.format as DiskFormat, size: inspection.virtualSize },
+      inspection,
+    };
+  }
+
+  /**
+   * An existing instance disk, checked: a raw disk is never probed (its content is the
+   * guest's), a qcow2 overlay must be backed by exactly the cached image. Null when absent.
+   */
+  private async instanceDisk(
+    path: string,
+    format: DiskFormat,
+    image: ImageFile,
+  ): Promise<ImageFile | null> {
     const info = await this.files.stat(path);
     if (info === null) return null;
     if (info.kind !== 'file') {
-      throw new DriverError('InvalidInput', `Failed to read image: ${path} is not a file`);
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to use instance disk: ${path} is a ${info.kind}, not a file`,
+      );
     }
-    return { path, ...probeImageHeader(await this.files.readBytes(path, 0, 32), info.size) };
+    if (format === 'raw') return { path, format, size: info.size };
+    const inspection = await inspectImage(this.reader(path, info.size));
+    checkImage(path, inspection, {
+      declared: 'qcow2',
+      allowedBacking: { path: image.path, format: image.format },
+    });
+    return { path, format, size: inspection.virtualSize };
+  }
+
+  private reader(path: string, size: number): ByteReader {
+    return { size, read: (offset, length) => this.files.readBytes(path, offset, length) };
   }
 }

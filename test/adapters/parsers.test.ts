@@ -13,7 +13,6 @@ import {
   parseListNames,
   parseLxcStatusInitPid,
 } from '../../driver/adapters/parse-virsh.js';
-import { probeImageHeader } from '../../driver/adapters/file-image-store.js';
 import { loadTranscript, type TranscriptStep } from '../../harness/scripted-runner.js';
 
 /** Real output captured in the transcripts (see their provenance). */
@@ -203,18 +202,5 @@ describe('virsh output', () => {
 
   it('rejects dominfo without the persistence line', () => {
     expect(() => parseDominfo('Name: a\nUUID: b\nState: running\n')).toThrow(/dominfo/);
-  });
-});
-
-describe('probeImageHeader', () => {
-  it('detects qcow2 by its magic and reads the virtual size', () => {
-    const header = new Uint8Array(32);
-    header.set([0x51, 0x46, 0x49, 0xfb]);
-    new DataView(header.buffer).setBigUint64(24, 33554432n);
-    expect(probeImageHeader(header, 196624)).toEqual({ format: 'qcow2', size: 33554432 });
-  });
-
-  it('takes anything else as raw of its file size', () => {
-    expect(probeImageHeader(new Uint8Array(32), 4096)).toEqual({ format: 'raw', size: 4096 });
   });
 });

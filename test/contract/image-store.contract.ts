@@ -33,6 +33,39 @@ export function describeImageStoreContract(makeHarness: HarnessFactory): void {
       });
     });
 
+    it('refuses content that does not match the declared disk_format and creates nothing', async (context) => {
+      const h = harness();
+      context.skip(h.capabilities.qcow2 !== true, `qcow2: ${String(h.capabilities.qcow2)}`);
+      const raw = await h.makeDiskFile(rootfsDisk());
+      await h.addImage('img-q', await h.makeQcow2(raw), 'qcow2');
+      await h.addImage('img-r', raw, 'raw');
+      const dir = await h.makeDir('instance');
+      for (const format of ['raw', 'qcow2'] as const) {
+        await expect(
+          h.host.images.createInstanceDisk('img-q', `${dir}/disk-${format}`, format, 'raw'),
+        ).rejects.toMatchObject({
+          code: 'InvalidInput',
+          message: expect.stringMatching(
+            /content does not match disk_format: declared raw, found qcow2/,
+          ),
+        });
+        await expect(
+          h.host.images.createInstanceDisk('img-r', `${dir}/disk-${format}`, format, 'qcow2'),
+        ).rejects.toMatchObject({ code: 'InvalidInput' });
+        expect(await h.host.files.exists(`${dir}/disk-${format}`)).toBe(false);
+      }
+      await expect(
+        h.host.images.createInstanceDisk('img-r', `${dir}/disk`, 'raw', 'iso'),
+      ).rejects.toMatchObject({ code: 'Unsupported' });
+    });
+
+    it('refuses image ids that are paths', async () => {
+      const h = harness();
+      for (const id of ['../etc', '/etc/passwd', '.hidden', '']) {
+        await expect(h.host.images.lookup(id)).rejects.toMatchObject({ code: 'InvalidInput' });
+      }
+    });
+
     it('fails to look up an unknown image with NotFound', async () => {
       const h = harness();
       await expect(h.host.images.lookup('nope')).rejects.toMatchObject({ code: 'NotFound' });
