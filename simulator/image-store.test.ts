@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LxcDriver } from '../driver/index.js';
+import { buildDisk } from '../harness/sim-disks/seed.js';
 import { createSimulatedHost } from './index.js';
 import { qcow2Header } from './qcow2-header.js';
 
@@ -8,7 +9,7 @@ const rootfs = { type: 'ext4' as const, init: { writes: [], then: 'run' as const
 
 function host() {
   const h = createSimulatedHost();
-  h.addDisk('/src/raw.img', { size: '16M', table: 'none', filesystem: rootfs });
+  buildDisk(h.state, '/src/raw.img', { size: '16M', table: 'none', filesystem: rootfs });
   h.addImage('raw', '/src/raw.img', 'raw');
   return h;
 }
@@ -25,7 +26,7 @@ describe('SimulatedImageStore', () => {
 
   it('refuses a raw upload whose bytes are a qcow2 backed by /dev/sda (OSSA-2024-001)', async () => {
     const h = host();
-    const disk = h.addDisk('/src/evil.img', { size: '16M', table: 'none' });
+    const disk = buildDisk(h.state, '/src/evil.img', { size: '16M', table: 'none' });
     disk.content.write(0, qcow2Header({ virtualSize: MiB, backingFile: '/dev/sda' }));
     h.addImage('evil', '/src/evil.img', 'raw');
     for (const format of ['raw', 'qcow2'] as const) {
@@ -44,7 +45,7 @@ describe('SimulatedImageStore', () => {
     ['unknown features', { incompatible: 1n << 9n }, /unknown incompatible features 0x200/],
   ])('refuses a qcow2 image with %s', async (_what, options, pattern) => {
     const h = host();
-    const disk = h.addDisk('/src/q.img', { size: '16M', table: 'none' });
+    const disk = buildDisk(h.state, '/src/q.img', { size: '16M', table: 'none' });
     disk.format = 'qcow2';
     disk.qcow2Header = qcow2Header({ virtualSize: 16 * MiB, ...options });
     h.addImage('q', '/src/q.img', 'qcow2');
@@ -59,7 +60,7 @@ describe('SimulatedImageStore', () => {
     ['a symlink to another image outside the cache', '/src/raw.img'],
   ])('refuses %s in the cache', async (_what, target) => {
     const h = host();
-    h.addDisk('/dev/sda', { size: '16M', table: 'none' }, 'block');
+    buildDisk(h.state, '/dev/sda', { size: '16M', table: 'none' }, 'block');
     h.state.host.symlinkSync(target, `${h.state.imagesDir}/link`);
     await expect(h.images.lookup('link')).rejects.toMatchObject({
       code: 'InvalidInput',
@@ -71,7 +72,7 @@ describe('SimulatedImageStore', () => {
     const h = host();
     const ours = await h.images.createInstanceDisk('raw', '/inst/a/disk', 'qcow2', 'raw');
     expect(await h.images.createInstanceDisk('raw', '/inst/a/disk', 'qcow2', 'raw')).toEqual(ours);
-    const foreign = h.addDisk('/inst/b/disk', { size: '16M', table: 'none' });
+    const foreign = buildDisk(h.state, '/inst/b/disk', { size: '16M', table: 'none' });
     foreign.format = 'qcow2';
     foreign.qcow2Header = qcow2Header({
       virtualSize: 16 * MiB,
@@ -85,7 +86,7 @@ describe('SimulatedImageStore', () => {
 
   it("makes spawn refuse an image whose content is not Glance's disk_format, leaving nothing", async () => {
     const h = host();
-    h.addDisk('/src/q.img', { size: '16M', table: 'none', filesystem: rootfs });
+    buildDisk(h.state, '/src/q.img', { size: '16M', table: 'none', filesystem: rootfs });
     h.state.copyDisk(h.state.disks.get('/src/q.img')!, '/src/q.qcow2', 'qcow2');
     h.addImage('q', '/src/q.qcow2', 'qcow2');
     const driver = new LxcDriver(h, {
