@@ -43,6 +43,9 @@ const POWER_STATE: Record<DomainState, number> = {
 /** The image-property name that overrides which partition holds the root filesystem. */
 export const ROOT_PARTITION_PROPERTY = 'lxc_root_partition';
 
+/** The flavor extra spec that picks the root partition, below the image property. */
+export const FLAVOR_ROOT_PARTITION_SPEC = 'nova_lxc:root_partition';
+
 /** Host configuration, named after the nova.conf options it mirrors. */
 export interface LxcDriverOptions {
   /** `[DEFAULT]instances_path`; instance files live in `<instancesPath>/<uuid>/`. */
@@ -62,6 +65,8 @@ export interface LxcDriverOptions {
   flags?: NovaConf;
   /** How long destroy waits for a domain to stop, in ms. Default 30 s. */
   destroyTimeoutMs?: number;
+  /** `[libvirt]wait_soft_reboot_seconds` in ms: how long a soft reboot waits for a clean stop. Default 120 s. */
+  softRebootTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -173,14 +178,26 @@ export class LxcDriver {
     await this.undefineIfDefined(inst.name);
   }
 
-  /** Hard reboot as Nova does it: destroy keeping the disks, then create the guest again. */
+  /**
+   * Reboot as Nova does it. HARD: destroy keeping the disks, then create the guest again. SOFT:
+   * first a clean shutdown, waited for up to softRebootTimeoutMs, then the same re-creation (the
+   * rootfs is no longer mounted on the host, so the container cannot simply be started again);
+   * a guest that ignores the request is stopped at once, as Nova falls back to a hard reboot.
+   */
   async reboot(
     context: unknown,
     instance: unknown,
     networkInfo: unknown,
-    _rebootType: string,
+    rebootType: string,
     blockDeviceInfo: unknown = null,
   ): Promise<void> {
+    if (rebootType.toUpperCase() === 'SOFT') {
+      const name = normalizeInstance(instance).name;
+      const timeout = this.options.softRebootTimeoutMs ?? 120_000;
+      if (!(await this.cleanShutdown(name, timeout, 0))) {
+        this.log.warn(`Domain ${name} did not shut down in ${timeout} ms; rebooting it hard`);
+      }
+    }
     await this.destroy(context, instance, networkInfo, blockDeviceInfo, false);
     const inst = normalizeInstance(instance);
     const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
@@ -191,6 +208,39 @@ export class LxcDriver {
       await this.rollbackSpawn(inst, bdi, false, dir);
       throw error;
     }
+  }
+
+  /**
+   * Nova's libvirt power_off: with a timeout, a clean shutdown (re-requested every
+   * retryIntervalMs) waited for in one-second steps; then the domain is stopped at once and the
+   * rootfs released, as Nova's _destroy tears an LXC container down. The definition and the
+   * volumes stay, so getInfo reports SHUTDOWN and powerOn starts it again. Safe to repeat.
+   */
+  async powerOff(
+    instance: unknown,
+    options: { timeoutMs?: number; retryIntervalMs?: number } = {},
+  ): Promise<void> {
+    const inst = normalizeInstance(instance);
+    const dir = await this.instanceDir(inst);
+    const timeout = options.timeoutMs ?? 0;
+    if (
+      timeout > 0 &&
+      !(await this.cleanShutdown(inst.name, timeout, options.retryIntervalMs ?? 0))
+    ) {
+      this.log.info(`Instance failed to shutdown in ${timeout / 1000} seconds.`);
+    }
+    await this.stopDomain(inst.name);
+    await this.disks.release(inst.system_metadata, `${dir}/rootfs`);
+  }
+
+  /** Nova's libvirt power_on: a hard reboot (set the rootfs up again and start the container). */
+  async powerOn(
+    context: unknown,
+    instance: unknown,
+    networkInfo: unknown = null,
+    blockDeviceInfo: unknown = null,
+  ): Promise<void> {
+    await this.reboot(context, instance, networkInfo, 'HARD', blockDeviceInfo);
   }
 
   /** The instance's power state. NotFound (Nova's InstanceNotFound) when no domain exists. */
@@ -320,6 +370,11 @@ export class LxcDriver {
       const source = `image property ${ROOT_PARTITION_PROPERTY}`;
       return { policy: parseRootPartitionPolicy(String(property), source), policySource: source };
     }
+    const flavorSpec = inst.flavor.extra_specs[FLAVOR_ROOT_PARTITION_SPEC];
+    if (flavorSpec !== undefined) {
+      const source = `flavor extra spec ${FLAVOR_ROOT_PARTITION_SPEC}`;
+      return { policy: parseRootPartitionPolicy(flavorSpec, source), policySource: source };
+    }
     if (this.hostPolicy) {
       return { policy: this.hostPolicy, policySource: 'host option root_partition' };
     }
@@ -389,6 +444,45 @@ export class LxcDriver {
       }
       await this.host.clock.sleep(500);
     }
+  }
+
+  /**
+   * Nova's _clean_shutdown: asks once, then checks every second for `timeoutMs`, asking again
+   * every `retryIntervalMs`. True once the domain is stopped or gone; false on timeout.
+   */
+  private async cleanShutdown(
+    name: string,
+    timeoutMs: number,
+    retryIntervalMs: number,
+  ): Promise<boolean> {
+    const stopped = async () => {
+      try {
+        const { state } = await this.host.hypervisor.info(name);
+        return state === 'shut off' || state === 'shutdown' || state === 'crashed';
+      } catch (error) {
+        if (hasCode(error, 'NotFound')) return true;
+        throw error;
+      }
+    };
+    const request = () =>
+      this.host.hypervisor.shutdown(name).catch((error: unknown) => {
+        // Nova ignores libvirt's answer; the next state check tells what happened.
+        this.log.debug(`Ignoring the answer to a shutdown request of ${name}: ${String(error)}`);
+      });
+    if (await stopped()) return true;
+    await request();
+    let countdown = Math.floor(retryIntervalMs / 1000);
+    for (let second = 0; second < Math.ceil(timeoutMs / 1000); second++) {
+      if (await stopped()) return true;
+      if (retryIntervalMs > 0 && countdown === 0) {
+        countdown = Math.floor(retryIntervalMs / 1000);
+        await request();
+      } else {
+        countdown -= 1;
+      }
+      await this.host.clock.sleep(1000);
+    }
+    return stopped();
   }
 
   private async undefineIfDefined(name: string): Promise<void> {

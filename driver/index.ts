@@ -1,4 +1,9 @@
-export { LxcDriver, PowerState, ROOT_PARTITION_PROPERTY } from './driver.js';
+export {
+  FLAVOR_ROOT_PARTITION_SPEC,
+  LxcDriver,
+  PowerState,
+  ROOT_PARTITION_PROPERTY,
+} from './driver.js';
 export type { InstanceInfo, LxcDriverOptions } from './driver.js';
 export { LxcDiskHandler } from './disk-handler.js';
 export { CommandError, DriverError, hasCode, isDriverError } from './errors.js';

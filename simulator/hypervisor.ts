@@ -131,6 +131,23 @@ export class SimulatedHypervisor implements Hypervisor {
     this.stop(domain);
   }
 
+  async shutdown(name: string): Promise<void> {
+    const argv = ['virsh', '-c', URI, 'shutdown', name];
+    const domain = this.get(name, argv, 'shut down domain');
+    if (domain.state !== 'running') {
+      throw virshFailed(
+        'FailedPrecondition',
+        argv,
+        'shut down domain',
+        'shutdown',
+        name,
+        'Requested operation is not valid: domain is not running',
+      );
+    }
+    // libvirt sends SIGTERM to the container's init. The inits the simulator runs end in
+    // `exec busybox sleep`, which has no handler, and PID 1 ignores unhandled signals.
+  }
+
   async undefine(name: string): Promise<void> {
     const argv = ['virsh', '-c', URI, 'undefine', name];
     const domain = this.get(name, argv, 'undefine domain');

@@ -80,6 +80,11 @@ export function virshDestroy(uri: string, name: string): string[] {
   return virsh(uri, 'destroy', name);
 }
 
+/** `virsh shutdown NAME` (a clean shutdown request). */
+export function virshShutdown(uri: string, name: string): string[] {
+  return virsh(uri, 'shutdown', name);
+}
+
 /** `virsh undefine NAME`. */
 export function virshUndefine(uri: string, name: string): string[] {
   return virsh(uri, 'undefine', name);

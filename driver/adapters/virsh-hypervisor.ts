@@ -65,6 +65,13 @@ export class VirshHypervisor implements Hypervisor {
     });
   }
 
+  async shutdown(name: string): Promise<void> {
+    await this.runner.run(commands.virshShutdown(this.uri, name), {
+      action: 'shut down domain',
+      classify,
+    });
+  }
+
   async undefine(name: string): Promise<void> {
     await this.runner.run(commands.virshUndefine(this.uri, name), {
       action: 'undefine domain',

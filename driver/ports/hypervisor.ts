@@ -40,6 +40,14 @@ export interface Hypervisor {
    */
   destroy(name: string): Promise<void>;
 
+  /**
+   * Asks a running domain to shut down cleanly (`virsh shutdown`: libvirt's LXC driver sends
+   * SIGTERM to the container's init) and returns without waiting. The domain stops only if its
+   * init acts on the signal; an init without a handler (PID 1 ignores unhandled signals) keeps
+   * running. NotFound when absent, FailedPrecondition when not running.
+   */
+  shutdown(name: string): Promise<void>;
+
   /** Removes the persistent definition of an inactive domain. NotFound when absent. */
   undefine(name: string): Promise<void>;
 

@@ -103,8 +103,23 @@ export function describeHypervisorContract(makeHarness: HarnessFactory): void {
       await release();
     });
 
+    it('asks a running domain to shut down; an init without a SIGTERM handler keeps running', async () => {
+      const h = harness();
+      const { name, release } = await definedOnRootfs(h, { then: 'run' });
+      await h.host.hypervisor.start(name);
+      await h.host.hypervisor.shutdown(name);
+      expect((await h.host.hypervisor.info(name)).state).toBe('running');
+      await h.host.hypervisor.destroy(name);
+      await expect(h.host.hypervisor.shutdown(name)).rejects.toMatchObject({
+        code: 'FailedPrecondition',
+      });
+      await h.host.hypervisor.undefine(name);
+      await release();
+    });
+
     it.each([
       ['start', 'NotFound'],
+      ['shutdown', 'NotFound'],
       ['destroy', 'NotFound'],
       ['undefine', 'NotFound'],
       ['info', 'NotFound'],

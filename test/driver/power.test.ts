@@ -1,0 +1,106 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LxcDriver, PowerState } from '../../driver/index.js';
+import type { Host } from '../../driver/index.js';
+import { dumpOnFailure } from '../helpers/dump-on-failure.js';
+import { makeHarness } from '../../scenarios/fixtures/backend.js';
+import type { BackendHarness } from '../../scenarios/fixtures/harness.js';
+import {
+  makeInstance,
+  rootFs,
+  twoPartitionDisk,
+  volumeBdi,
+} from '../../scenarios/fixtures/instances.js';
+
+let harness: BackendHarness;
+let host: Host;
+
+dumpOnFailure(() => host);
+
+beforeEach(async () => {
+  harness = await makeHarness();
+  host = harness.host;
+});
+
+afterEach(async () => {
+  await harness.cleanup();
+});
+
+/** Boots a GPT volume whose partition 1 holds the rootfs; returns what the test needs. */
+async function boot(options: Record<string, unknown> = {}, instanceOverrides = {}, meta = {}) {
+  const volume = await harness.makeDiskFile(
+    twoPartitionDisk('gpt', rootFs('first', 'from-1'), rootFs('second', 'from-2')),
+    'volume',
+  );
+  const instance = makeInstance({ image_ref: null, ...instanceOverrides });
+  const bdi = volumeBdi(volume);
+  const d = new LxcDriver(host, { instancesPath: harness.instancesPath, ...options });
+  await d.spawn({}, instance, meta, [], null, null, null, bdi);
+  return { d, instance, bdi, volume, name: String(instance['name']) };
+}
+
+async function rootMounted(instance: Record<string, unknown>): Promise<boolean> {
+  const dir = `${harness.instancesPath}/${String(instance['uuid'])}/rootfs`;
+  const canonical = await host.files.realpath(harness.instancesPath);
+  const mounts = await host.mounts.list();
+  return mounts.some(
+    (m) => m.target === dir || m.target === dir.replace(harness.instancesPath, canonical),
+  );
+}
+
+describe(`power operations on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
+  it('powers off at once with timeout 0, keeping the definition, and powers on again', async () => {
+    const { d, instance, bdi, name } = await boot();
+    const loopsRunning = (await host.blockDevices.listLoops()).length;
+
+    await d.powerOff(instance, { timeoutMs: 0 });
+    expect(await d.getInfo(instance)).toMatchObject({ state: PowerState.SHUTDOWN });
+    expect((await host.hypervisor.info(name)).persistent).toBe(true);
+    // The rootfs loop device is released; the volume's own loop device stays connected.
+    expect((await host.blockDevices.listLoops()).length).toBe(loopsRunning - 1);
+    expect(await rootMounted(instance)).toBe(false);
+
+    await d.powerOff(instance, { timeoutMs: 0 });
+    await d.powerOn({}, instance, null, bdi);
+    expect(await d.getInfo(instance)).toMatchObject({ state: PowerState.RUNNING });
+    expect((await host.blockDevices.listLoops()).length).toBe(loopsRunning);
+    await d.destroy({}, instance, null, bdi);
+  });
+
+  it('asks for a clean shutdown first, then stops a guest that ignores it', async () => {
+    const { d, instance, bdi } = await boot();
+    await d.powerOff(instance, { timeoutMs: 2000, retryIntervalMs: 1000 });
+    expect(await d.getInfo(instance)).toMatchObject({ state: PowerState.SHUTDOWN });
+    await d.destroy({}, instance, null, bdi);
+  });
+
+  it('soft-reboots a guest that ignores the shutdown request back to running', async () => {
+    const { d, instance, bdi, name } = await boot({ softRebootTimeoutMs: 1000 });
+    const before = await host.hypervisor.containerRoot(name);
+    await d.reboot({}, instance, null, 'SOFT', bdi);
+    expect(await d.getInfo(instance)).toMatchObject({ state: PowerState.RUNNING });
+    const after = await host.hypervisor.containerRoot(name);
+    expect(after.fstype).toBe(before.fstype);
+    await d.destroy({}, instance, null, bdi);
+  });
+
+  it('powers off an instance without a domain as a no-op', async () => {
+    const d = new LxcDriver(host, { instancesPath: harness.instancesPath });
+    await expect(d.powerOff(makeInstance(), { timeoutMs: 1000 })).resolves.toBeUndefined();
+  });
+
+  it.each([
+    ['the flavor extra spec over the host option', {}, { rootPartition: '1' }, 2],
+    ['the image property over the flavor extra spec', { lxc_root_partition: '1' }, {}, 1],
+  ])('chooses the root partition by %s', async (_what, properties, options, expected) => {
+    const flavor = {
+      name: 'm1.tiny',
+      memory_mb: 128,
+      vcpus: 1,
+      root_gb: 1,
+      extra_specs: { 'nova_lxc:root_partition': '2' },
+    };
+    const { d, instance, bdi, volume } = await boot(options, { flavor }, { properties });
+    await d.destroy({}, instance, null, bdi);
+    expect(await harness.readFileOnDisk(volume, expected, '/marker')).toBe(`from-${expected}`);
+  });
+});
