@@ -9,7 +9,7 @@ export default defineConfig({
     pool: 'forks',
     coverage: {
       provider: 'v8',
-      include: ['driver/**/*.ts', 'simulator/**/*.ts', 'harness/**/*.ts'],
+      include: ['driver/**/*.ts', 'simulator/**/*.ts', 'harness/**/*.ts', 'service/**/*.ts'],
       // The real harness runs only on the real backend (`npm run test:real`).
       exclude: ['**/*.test.ts', 'driver/ports/**', 'harness/real-harness.ts'],
       reporter: ['text-summary', 'text'],
@@ -26,6 +26,7 @@ export default defineConfig({
             'harness/**/*.test.ts',
             'scenarios/**/*.test.ts',
             'tools/**/*.test.ts',
+            'service/**/*.test.ts',
           ],
           exclude: ['test/real/**'],
           env: { NOVA_LXC_BACKEND: 'sim' },

@@ -43,6 +43,9 @@ const POWER_STATE: Record<DomainState, number> = {
 /** The image-property name that overrides which partition holds the root filesystem. */
 export const ROOT_PARTITION_PROPERTY = 'lxc_root_partition';
 
+/** Nova's MAX_CONSOLE_BYTES: console output is the log's last 100 KiB. */
+export const MAX_CONSOLE_BYTES = 100 * 1024;
+
 /** The flavor extra spec that picks the root partition, below the image property. */
 export const FLAVOR_ROOT_PARTITION_SPEC = 'nova_lxc:root_partition';
 
@@ -241,6 +244,30 @@ export class LxcDriver {
     blockDeviceInfo: unknown = null,
   ): Promise<void> {
     await this.reboot(context, instance, networkInfo, 'HARD', blockDeviceInfo);
+  }
+
+  /**
+   * Nova's get_console_output for an LXC pty console: appends what the console produced since
+   * the last call to `<instance dir>/console.log` (so output survives reboots) and returns the
+   * log's last MAX_CONSOLE_BYTES. NotFound (InstanceNotFound) when no domain exists.
+   */
+  async getConsoleOutput(instance: unknown): Promise<string> {
+    const inst = normalizeInstance(instance);
+    let fresh: string;
+    try {
+      fresh = await this.host.hypervisor.readConsole(inst.name);
+    } catch (error) {
+      if (hasCode(error, 'NotFound')) throw instanceNotFound(inst.uuid, error);
+      throw error;
+    }
+    const log = `${await this.instanceDir(inst)}/console.log`;
+    const before = await this.host.files.readFile(log).catch((error: unknown) => {
+      if (hasCode(error, 'NotFound')) return '';
+      throw error;
+    });
+    if (fresh !== '') await this.host.files.writeFile(log, before + fresh);
+    const text = before + fresh;
+    return text.length > MAX_CONSOLE_BYTES ? text.slice(-MAX_CONSOLE_BYTES) : text;
   }
 
   /** The instance's power state. NotFound (Nova's InstanceNotFound) when no domain exists. */

@@ -1,5 +1,6 @@
 export {
   FLAVOR_ROOT_PARTITION_SPEC,
+  MAX_CONSOLE_BYTES,
   LxcDriver,
   PowerState,
   ROOT_PARTITION_PROPERTY,

@@ -46,6 +46,7 @@ export type TranscriptStep =
       base64?: string;
       error?: RecordedFsError;
     }
+  | { op: 'readAvailable'; path: string; text?: string; error?: RecordedFsError }
   | { op: 'stat'; path: string; stat: FileStat | null }
   | { op: 'readDir'; path: string; names?: string[]; error?: RecordedFsError }
   | { op: 'realpath'; path: string; result?: string; error?: RecordedFsError }
@@ -149,6 +150,12 @@ export class ScriptedHost implements CommandRunner, SystemFiles {
     );
     if (step.error) rethrowFs('read', path, step.error);
     return new Uint8Array(Buffer.from(step.base64 ?? '', 'base64'));
+  }
+
+  async readAvailable(path: string): Promise<string> {
+    const step = this.next('readAvailable', path, (s) => s.path === path);
+    if (step.error) rethrowFs('read', path, step.error);
+    return step.text ?? '';
   }
 
   async stat(path: string): Promise<FileStat | null> {
@@ -260,6 +267,17 @@ export class RecordingHost implements CommandRunner, SystemFiles {
       return bytes;
     } catch (error) {
       this.steps.push({ op: 'readBytes', path, offset, length, error: recordFsError(error) });
+      throw error;
+    }
+  }
+
+  async readAvailable(path: string): Promise<string> {
+    try {
+      const text = await this.files.readAvailable(path);
+      this.steps.push({ op: 'readAvailable', path, text });
+      return text;
+    } catch (error) {
+      this.steps.push({ op: 'readAvailable', path, error: recordFsError(error) });
       throw error;
     }
   }

@@ -18,7 +18,9 @@ const devicePath = z
   .max(4096)
   .regex(/^\/[^\0]*$/, 'expected an absolute path')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ..');
-const mountDevice = z.string().regex(/^\/dev\/[a-z]{2,4}[a-z]+$/, 'expected a device such as /dev/vdb');
+const mountDevice = z
+  .string()
+  .regex(/^\/dev\/[a-z]{2,4}[a-z]+$/, 'expected a device such as /dev/vdb');
 const stringMap = z.record(z.string().max(255), z.string().max(65_536));
 
 const volume = z.strictObject({
@@ -33,7 +35,10 @@ export const SpawnSpecSchema = z
     name: z.string().regex(NAME, 'expected a libvirt domain name ([A-Za-z0-9._-], up to 255)'),
     flavor: z.strictObject({
       name: text(255).nullish(),
-      memory_mb: z.int().min(1).max(16 * 1024 * 1024),
+      memory_mb: z
+        .int()
+        .min(1)
+        .max(16 * 1024 * 1024),
       vcpus: z.int().min(1).max(4096),
       root_gb: z.int().min(0).max(1_000_000).default(0),
       extra_specs: stringMap.default({}),
@@ -63,7 +68,9 @@ export const SpawnSpecSchema = z
         message: 'one of image (boot from image) or root_volume (boot from volume) is required',
       });
     }
-    const devices = [spec.root_volume, ...spec.volumes].filter((v) => v).map((v) => v!.mount_device);
+    const devices = [spec.root_volume, ...spec.volumes]
+      .filter((v) => v)
+      .map((v) => v!.mount_device);
     const twice = devices.find((d, i) => devices.indexOf(d) !== i);
     if (twice) {
       ctx.addIssue({
@@ -90,7 +97,11 @@ export const PowerOffSchema = z.strictObject({
 export const EmptySchema = z.strictObject({});
 
 /** Parses `value` or throws InvalidInput listing each field at fault. */
-export function parseBody<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+export function parseBody<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const problems = result.error.issues.map(describeIssue);

@@ -10,6 +10,9 @@ import type { SimDomain, SimState } from './state.js';
 
 const URI = 'lxc:///';
 
+/** The container's console: libvirt LXC gives it a pty, whose host end readConsole drains. */
+const CONSOLE = '/dev/console';
+
 /**
  * libvirt's LXC driver in memory: parses the driver's XML, gives each started container a
  * private copy of its root mount, runs the init script, and fails as libvirt does.
@@ -103,8 +106,12 @@ export class SimulatedHypervisor implements Hypervisor {
     // The container gets its own namespace: a copy of the root mount, independent of the host's.
     domain.namespace = [{ ...where.mount, target: '/' }];
     domain.state = 'running';
+    domain.console = '';
     for (const effect of effects) {
-      if (effect.kind === 'write') {
+      if (effect.kind === 'write' && effect.path === CONSOLE) {
+        // The tty's output processing turns \n into \r\n, as the real pty shows.
+        domain.console += effect.content.replace(/\r?\n/g, '\r\n');
+      } else if (effect.kind === 'write') {
         // busybox's `printf > path` fails on a missing parent and the script goes on.
         if (exists(fs.tree, posix.dirname(effect.path))) {
           fs.tree.writeFileSync(effect.path, effect.content);
@@ -146,6 +153,14 @@ export class SimulatedHypervisor implements Hypervisor {
     }
     // libvirt sends SIGTERM to the container's init. The inits the simulator runs end in
     // `exec busybox sleep`, which has no handler, and PID 1 ignores unhandled signals.
+  }
+
+  async readConsole(name: string): Promise<string> {
+    const domain = this.get(name, ['virsh', '-c', URI, 'dumpxml', name], 'read domain XML');
+    if (domain.state !== 'running') return '';
+    const output = domain.console ?? '';
+    domain.console = '';
+    return output;
   }
 
   async undefine(name: string): Promise<void> {
@@ -190,6 +205,7 @@ export class SimulatedHypervisor implements Hypervisor {
   private stop(domain: SimDomain): void {
     domain.state = 'shut off';
     domain.namespace = [];
+    domain.console = '';
     if (!domain.persistent) {
       this.state.domains.delete(domain.name);
     }

@@ -102,6 +102,8 @@ export interface SimDomain {
   persistent: boolean;
   /** The container's namespace, copied from the host's at start; empty when stopped. */
   namespace: SimMount[];
+  /** What the init wrote to /dev/console and nobody has read from the console pty yet. */
+  console?: string;
 }
 
 /** A view of bytes reachable through a path: which content, from where, how much. */

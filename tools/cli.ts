@@ -13,6 +13,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   blockinfo: async () => (await import('./commands/blockinfo.js')).registerBlockinfoCommand,
   scenario: async () => (await import('./commands/scenario.js')).registerScenarioCommand,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
+  serve: async () => (await import('./commands/serve.js')).registerServeCommand,
+  instances: async () => (await import('./commands/instances.js')).registerInstancesCommand,
 };
 
 /** The first word of argv that is a known command, if any (options before it are skipped). */

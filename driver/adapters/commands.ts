@@ -85,6 +85,11 @@ export function virshShutdown(uri: string, name: string): string[] {
   return virsh(uri, 'shutdown', name);
 }
 
+/** `virsh dumpxml NAME` (the live XML: a running domain's console pty path). */
+export function virshDumpxml(uri: string, name: string): string[] {
+  return virsh(uri, 'dumpxml', name);
+}
+
 /** `virsh undefine NAME`. */
 export function virshUndefine(uri: string, name: string): string[] {
   return virsh(uri, 'undefine', name);

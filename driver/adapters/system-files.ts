@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,11 @@ export interface SystemFiles {
   readText(path: string): Promise<string>;
   /** Up to `length` bytes at `offset`; fewer at the end. NotFound when absent. */
   readBytes(path: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * What a character device (a pty) has ready now, read without blocking, as UTF-8; '' when
+   * nothing is waiting. NotFound when absent.
+   */
+  readAvailable(path: string): Promise<string>;
   /** The path's kind and size (symlinks not followed); null when absent. */
   stat(path: string): Promise<FileStat | null>;
   /** Names in a directory, sorted. NotFound when absent. */
@@ -70,6 +76,33 @@ export class NodeSystemFiles implements SystemFiles {
         filled += bytesRead;
       }
       return buffer.subarray(0, filled);
+    } catch (error) {
+      throw fsError('read', path, error);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async readAvailable(path: string): Promise<string> {
+    let handle;
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+      const chunks: Buffer[] = [];
+      for (;;) {
+        const buffer = Buffer.alloc(65536);
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
+        } catch (error) {
+          // EAGAIN: the device has nothing more right now; EIO: its other end is closed.
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'EAGAIN' || code === 'EIO') break;
+          throw error;
+        }
+        if (bytesRead === 0) break;
+        chunks.push(buffer.subarray(0, bytesRead));
+      }
+      return Buffer.concat(chunks).toString('utf8');
     } catch (error) {
       throw fsError('read', path, error);
     } finally {

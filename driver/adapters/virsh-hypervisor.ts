@@ -72,6 +72,15 @@ export class VirshHypervisor implements Hypervisor {
     });
   }
 
+  async readConsole(name: string): Promise<string> {
+    const { stdout } = await this.runner.run(commands.virshDumpxml(this.uri, name), {
+      action: 'read domain XML',
+      classify,
+    });
+    const pty = consolePtyOf(stdout);
+    return pty === null ? '' : this.files.readAvailable(pty);
+  }
+
   async undefine(name: string): Promise<void> {
     await this.runner.run(commands.virshUndefine(this.uri, name), {
       action: 'undefine domain',
@@ -133,4 +142,16 @@ export class VirshHypervisor implements Hypervisor {
     }
     return toMountEntry(root);
   }
+}
+
+/**
+ * The host pty of a running domain's console from its live XML
+ * (`<console type='pty' tty='/dev/pts/N'><source path='/dev/pts/N'/>`); null when it has none.
+ */
+export function consolePtyOf(xml: string): string | null {
+  const console = /<console\b[^>]*\btype=['"]pty['"][^>]*>([\s\S]*?)<\/console>/.exec(xml);
+  const source = console
+    ? /<source\b[^>]*\bpath=['"](\/dev\/pts\/\d+)['"]/.exec(console[1] ?? '')
+    : null;
+  return source?.[1] ?? null;
 }

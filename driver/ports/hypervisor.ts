@@ -48,6 +48,13 @@ export interface Hypervisor {
    */
   shutdown(name: string): Promise<void>;
 
+  /**
+   * Drains what the running container has written to its console since the last read (the
+   * host end of its pty; the tty writes `\n` as `\r\n`). '' when nothing is new or the domain
+   * is not running. NotFound when absent. Not idempotent: each byte is returned once.
+   */
+  readConsole(name: string): Promise<string>;
+
   /** Removes the persistent definition of an inactive domain. NotFound when absent. */
   undefine(name: string): Promise<void>;
 

@@ -117,7 +117,30 @@ export function describeHypervisorContract(makeHarness: HarnessFactory): void {
       await release();
     });
 
+    it("drains what the init writes to /dev/console from the domain's console", async () => {
+      const h = harness();
+      const init: InitSpec = {
+        writes: [{ path: '/dev/console', content: 'hello from init\n' }],
+        then: 'run',
+      };
+      const { name, release } = await definedOnRootfs(h, init);
+      expect(await h.host.hypervisor.readConsole(name)).toBe('');
+      await h.host.hypervisor.start(name);
+      let output = '';
+      await eventually(h, async () => {
+        output += await h.host.hypervisor.readConsole(name);
+        return output.includes('\n');
+      });
+      expect(output).toBe('hello from init\r\n');
+      expect(await h.host.hypervisor.readConsole(name)).toBe('');
+      await h.host.hypervisor.destroy(name);
+      expect(await h.host.hypervisor.readConsole(name)).toBe('');
+      await h.host.hypervisor.undefine(name);
+      await release();
+    });
+
     it.each([
+      ['readConsole', 'NotFound'],
       ['start', 'NotFound'],
       ['shutdown', 'NotFound'],
       ['destroy', 'NotFound'],

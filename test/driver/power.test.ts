@@ -104,3 +104,36 @@ describe(`power operations on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
     expect(await harness.readFileOnDisk(volume, expected, '/marker')).toBe(`from-${expected}`);
   });
 });
+
+describe(`console output on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
+  it("keeps what the init wrote to its console in the instance's console.log across a reboot", async () => {
+    const volume = await harness.makeDiskFile(
+      {
+        size: '64M',
+        table: 'none',
+        filesystem: {
+          type: 'ext4',
+          init: { writes: [{ path: '/dev/console', content: 'booted\n' }], then: 'run' },
+        },
+      },
+      'volume',
+    );
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    const d = new LxcDriver(host, { instancesPath: harness.instancesPath });
+    await d.spawn({}, instance, {}, [], null, null, null, bdi);
+    const once = async (expected: string) => {
+      let output = '';
+      for (let i = 0; i < 100 && output !== expected; i++) {
+        output = await d.getConsoleOutput(instance);
+        if (output !== expected) await host.clock.sleep(50);
+      }
+      return output;
+    };
+    expect(await once('booted\r\n')).toBe('booted\r\n');
+    await d.reboot({}, instance, null, 'HARD', bdi);
+    expect(await once('booted\r\nbooted\r\n')).toBe('booted\r\nbooted\r\n');
+    await d.destroy({}, instance, null, bdi);
+    await expect(d.getConsoleOutput(instance)).rejects.toMatchObject({ code: 'NotFound' });
+  });
+});
