@@ -1,5 +1,6 @@
 import * as z from 'zod';
-import type { DiskSpec } from '../scenarios/fixtures/disk-spec.js';
+import type { DiskSpec } from '../harness/disk-spec.js';
+import { buildDisk } from '../harness/sim-disks/seed.js';
 import type { SimulatedHost } from '../simulator/index.js';
 import { DriverError } from '../driver/errors.js';
 import type { Route } from './http.js';
@@ -77,7 +78,7 @@ export function simRoutes(sim: SimulatedHost, imageCache: string): Route[] {
             `Failed to add simulated disk: ${body.path} exists`,
           );
         }
-        sim.addDisk(body.path, body.spec as DiskSpec, body.kind);
+        buildDisk(sim.state, body.path, body.spec as DiskSpec, body.kind);
         return { status: 201, body: { path: body.path, kind: body.kind } };
       },
     },
@@ -91,7 +92,7 @@ export function simRoutes(sim: SimulatedHost, imageCache: string): Route[] {
         if (sim.state.images.has(id)) {
           throw new DriverError('AlreadyExists', `Failed to add simulated image: ${id} is cached`);
         }
-        sim.addDisk(path, body.spec as DiskSpec);
+        buildDisk(sim.state, path, body.spec as DiskSpec);
         sim.addImage(id, path, body.format);
         return { status: 201, body: { id, path, format: body.format } };
       },

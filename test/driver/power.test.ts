@@ -2,14 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LxcDriver, PowerState } from '../../driver/index.js';
 import type { Host } from '../../driver/index.js';
 import { dumpOnFailure } from '../helpers/dump-on-failure.js';
-import { makeHarness } from '../../scenarios/fixtures/backend.js';
-import type { BackendHarness } from '../../scenarios/fixtures/harness.js';
-import {
-  makeInstance,
-  rootFs,
-  twoPartitionDisk,
-  volumeBdi,
-} from '../../scenarios/fixtures/instances.js';
+import { makeHarness } from '../../harness/backend.js';
+import type { BackendHarness } from '../../harness/harness.js';
+import { makeInstance, rootFs, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
 
 let harness: BackendHarness;
 let host: Host;

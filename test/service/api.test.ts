@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plainDisk, rootFs, twoPartitionDisk } from '../../scenarios/fixtures/instances.js';
+import { plainDisk, rootFs, twoPartitionDisk } from '../../harness/instances.js';
 import { MAX_BODY_BYTES } from '../../service/http.js';
 import { imageSpec, startSimService, volumeSpec, type ServiceFixture } from './helpers.js';
 
