@@ -5,6 +5,7 @@ import { FakeClock } from './fake-clock.js';
 import { SimulatedHostFiles } from './host-files.js';
 import { SimulatedHypervisor } from './hypervisor.js';
 import { SimulatedImageStore } from './image-store.js';
+import { SimulatedJournal } from './journal.js';
 import { SimulatedMounts } from './mounts.js';
 import { SimulatedNbd } from './nbd.js';
 import { SimState, type SimStateOptions } from './state.js';
@@ -40,6 +41,7 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
     files,
     volumes: new PortVolumeConnector(blockDevices, files),
     images: new SimulatedImageStore(state),
+    journal: new SimulatedJournal(state),
     clock,
   };
   return {

@@ -138,6 +138,8 @@ export class SimState {
   readonly images = new Map<string, { path: string; format: 'raw' | 'qcow2' }>();
   /** Nova's image cache: image `<id>` is the file `<imagesDir>/<id>`. */
   readonly imagesDir = '/var/lib/nova/instances/_base';
+  /** Directories the journal has written to, so dumps can show its records. */
+  readonly journalDirs = new Set<string>();
   private nextId = 1;
 
   constructor(options: SimStateOptions = {}) {
@@ -373,6 +375,16 @@ export class SimState {
         namespace: d.namespace.map(describeMount),
       })),
       images: Object.fromEntries(this.images),
+      journal: Object.fromEntries(
+        [...this.journalDirs].flatMap((dir) =>
+          this.host.existsSync(dir)
+            ? (this.host.readdirSync(dir) as string[]).map((name) => [
+                posix.join(dir, name),
+                String(this.host.readFileSync(posix.join(dir, name), 'utf8')),
+              ])
+            : [],
+        ),
+      ),
     };
   }
 }

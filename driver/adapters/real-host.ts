@@ -2,6 +2,7 @@ import { PortVolumeConnector } from '../core/volume-connector.js';
 import type { Host } from '../ports/index.js';
 import { ExecaCommandRunner, type CommandRunner } from './command-runner.js';
 import { FileImageStore } from './file-image-store.js';
+import { FileJournal } from './file-journal.js';
 import { LinuxMounts } from './linux-mounts.js';
 import { LosetupBlockDevices } from './losetup-block-devices.js';
 import { NodeHostFiles } from './node-host-files.js';
@@ -42,6 +43,7 @@ export function createRealHost(options: RealHostOptions): Host {
     files,
     volumes: new PortVolumeConnector(blockDevices, files),
     images: new FileImageStore(runner, system, options.imagesDir),
+    journal: new FileJournal(),
     clock,
   };
 }

@@ -4,6 +4,7 @@ import type { HostFiles } from './host-files.js';
 import type { Hypervisor } from './hypervisor.js';
 import type { ImageStore } from './image-store.js';
 import type { Mounts } from './mounts.js';
+import type { Journal } from './journal.js';
 import type { Nbd } from './nbd.js';
 import type { VolumeConnector } from './volume-connector.js';
 
@@ -12,6 +13,7 @@ export type * from './clock.js';
 export type * from './host-files.js';
 export type * from './hypervisor.js';
 export type * from './image-store.js';
+export type * from './journal.js';
 export type * from './logger.js';
 export type * from './mounts.js';
 export type * from './nbd.js';
@@ -26,6 +28,7 @@ export interface Host {
   files: HostFiles;
   volumes: VolumeConnector;
   images: ImageStore;
+  journal: Journal;
   clock: Clock;
 }
 
@@ -38,5 +41,6 @@ export const PORT_NAMES = [
   'files',
   'volumes',
   'images',
+  'journal',
   'clock',
 ] as const satisfies readonly (keyof Host)[];

@@ -5,6 +5,7 @@ import { describeClockContract } from './clock.contract.js';
 import { describeHostFilesContract } from './host-files.contract.js';
 import { describeHypervisorContract } from './hypervisor.contract.js';
 import { describeImageStoreContract } from './image-store.contract.js';
+import { describeJournalContract } from './journal.contract.js';
 import { describeMountsContract } from './mounts.contract.js';
 import { describeNbdContract } from './nbd.contract.js';
 import { describeVolumeConnectorContract } from './volume-connector.contract.js';
@@ -18,4 +19,5 @@ describe(`port contracts on the ${BACKEND} backend`, () => {
   describeImageStoreContract(makeHarness);
   describeNbdContract(makeHarness);
   describeClockContract(makeHarness);
+  describeJournalContract(makeHarness);
 });

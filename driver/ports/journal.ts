@@ -1,0 +1,26 @@
+/**
+ * Durable per-key records in a directory: the driver's journal of what it is about to do and
+ * what it did to the host, kept where a crashed process's successor can read it.
+ * Keys are plain names (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 200 characters); anything else
+ * fails with InvalidInput before any IO, so a key can never name a path outside `dir`.
+ * Ports are dumb: the content is opaque text, its meaning is the driver's.
+ */
+export interface Journal {
+  /**
+   * Replaces the record `key` in `dir` with `content`, atomically and durably: when this
+   * resolves the new content has reached the disk (written, flushed, renamed over the old one,
+   * directory flushed), and a crash at any moment leaves either the old or the new record,
+   * never a mix. Creates `dir` (and parents, mode 0700) when missing. Safe to repeat.
+   */
+  write(dir: string, key: string, content: string): Promise<void>;
+
+  /** The record `key` in `dir`, or null when there is none (also when `dir` is missing). */
+  read(dir: string, key: string): Promise<string | null>;
+
+  /** The keys recorded in `dir`, sorted; empty when `dir` is missing. Never lists temp files. */
+  keys(dir: string): Promise<string[]>;
+
+  /** Removes the record `key` durably. A missing record is success. Safe to repeat. */
+  remove(dir: string, key: string): Promise<void>;
+}
+
