@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
   serve: async () => (await import('./commands/serve.js')).registerServeCommand,
   instances: async () => (await import('./commands/instances.js')).registerInstancesCommand,
+  reclaim: async () => (await import('./commands/reclaim.js')).registerReclaimCommand,
 };
 
 /** The first word of argv that is a known command, if any (options before it are skipped). */

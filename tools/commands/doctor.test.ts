@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describeAction, reclaim } from '../../driver/reclaim.js';
+import { createSimHarness } from '../../scenarios/fixtures/sim-harness.js';
+import { plainDisk } from '../../scenarios/fixtures/instances.js';
 import { runDoctor, type DoctorProbes } from './doctor.js';
 
 const HYBRID = [
@@ -127,6 +131,56 @@ describe('runDoctor', () => {
       const check = report.checks.find((c) => c.name === 'instances_path');
       expect(check).toMatchObject({ status, detail: expect.stringMatching(detail) });
       expect(report.ok).toBe(true);
+    });
+  });
+
+  describe('orphans', () => {
+    /** A simulated host where a crash left an instance disk attached, seen through reclaim. */
+    async function crashedHost() {
+      const harness = await createSimHarness();
+      const image = await harness.makeDiskFile(plainDisk(), 'image');
+      await harness.addImage('img', image, 'raw');
+      const dir = `${harness.instancesPath}/${randomUUID()}`;
+      await harness.host.files.ensureDir(dir);
+      await harness.host.images.createInstanceDisk('img', `${dir}/disk`, 'raw');
+      const loop = await harness.host.blockDevices.attachLoop(`${dir}/disk`);
+      const orphans = async (instancesPath: string, stateDir: string) =>
+        (await reclaim(harness.host, { instancesPath, stateDir, dryRun: true }))
+          .filter((a) => a.outcome === 'would release')
+          .map(describeAction);
+      return { harness, loop, orphans };
+    }
+
+    it('reports what reclaim would release, with the command that releases it', async () => {
+      const { harness, loop, orphans } = await crashedHost();
+      const report = await runDoctor(
+        { ...probes({ modes: { '/': 0o755, '/var': 0o755 } }), orphans },
+        { instancesPath: harness.instancesPath, stateDir: '/var/lib/nova-lxc' },
+      );
+      expect(report.checks.find((c) => c.name === 'orphans')).toMatchObject({
+        status: 'warn',
+        detail: expect.stringContaining(
+          `1 left behind by crashed or failed operations: would release loop device ${loop.device}`,
+        ),
+        fix: `nova-lxc reclaim --instances-path ${harness.instancesPath} --state-dir /var/lib/nova-lxc`,
+      });
+      // Looking changed nothing.
+      expect((await harness.host.blockDevices.listLoops()).map((l) => l.device)).toEqual([
+        loop.device,
+      ]);
+    });
+
+    it('says so when nothing is left behind', async () => {
+      const harness = await createSimHarness();
+      const orphans = async (instancesPath: string, stateDir: string) =>
+        (await reclaim(harness.host, { instancesPath, stateDir, dryRun: true })).map(
+          describeAction,
+        );
+      const report = await runDoctor(
+        { ...probes(), orphans },
+        { instancesPath: harness.instancesPath },
+      );
+      expect(report.checks.find((c) => c.name === 'orphans')).toMatchObject({ status: 'ok' });
     });
   });
 });

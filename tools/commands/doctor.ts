@@ -4,6 +4,9 @@ import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
 import { DEFAULT_LXC_URI, virshPing } from '../../driver/adapters/commands.js';
 import { parseMountinfo } from '../../driver/adapters/parse-mountinfo.js';
 import { NodeSystemFiles } from '../../driver/adapters/system-files.js';
+import { createRealHost } from '../../driver/adapters/real-host.js';
+import { DEFAULT_STATE_DIR } from '../../driver/journal.js';
+import { describeAction, reclaim } from '../../driver/reclaim.js';
 
 /** What the doctor asks of the host; faked in tests. */
 export interface DoctorProbes {
@@ -14,6 +17,8 @@ export interface DoctorProbes {
   mode(path: string): Promise<number | null>;
   /** Runs argv; never throws: `ok` false with the first stderr line on failure. */
   run(argv: string[]): Promise<{ ok: boolean; output: string }>;
+  /** What `nova-lxc reclaim --dry-run` would release under instances_path (one line each). */
+  orphans?(instancesPath: string, stateDir: string): Promise<string[]>;
 }
 
 /** The outcome of one check. */
@@ -65,7 +70,7 @@ async function toolCheck(
 /** Runs every check of the real backend's host requirements. */
 export async function runDoctor(
   probes: DoctorProbes,
-  options: { uri?: string; instancesPath?: string } = {},
+  options: { uri?: string; instancesPath?: string; stateDir?: string } = {},
 ): Promise<DoctorReport> {
   const uri = options.uri ?? DEFAULT_LXC_URI;
   const checks: DoctorCheck[] = [];
@@ -154,6 +159,11 @@ export async function runDoctor(
   );
   if (options.instancesPath !== undefined) {
     checks.push(await instancesPathCheck(probes, options.instancesPath));
+    if (probes.orphans) {
+      checks.push(
+        await orphansCheck(probes, options.instancesPath, options.stateDir ?? DEFAULT_STATE_DIR),
+      );
+    }
   }
   const ok = checks.every((check) => check.status !== 'fail');
   const lines = checks.map(
@@ -227,6 +237,30 @@ async function instancesPathCheck(probes: DoctorProbes, path: string): Promise<D
   return { name, status: 'ok', detail: `${path} is reachable by id-mapped containers` };
 }
 
+/** Leftovers of crashed or failed operations: what reclaim would release. */
+async function orphansCheck(
+  probes: DoctorProbes,
+  instancesPath: string,
+  stateDir: string,
+): Promise<DoctorCheck> {
+  const name = 'orphans';
+  let found: string[];
+  try {
+    found = (await probes.orphans?.(instancesPath, stateDir)) ?? [];
+  } catch (error) {
+    return { name, status: 'warn', detail: `cannot look for orphans: ${(error as Error).message}` };
+  }
+  if (found.length === 0) {
+    return { name, status: 'ok', detail: `nothing left behind under ${instancesPath}` };
+  }
+  return {
+    name,
+    status: 'warn',
+    detail: `${found.length} left behind by crashed or failed operations: ${found.join('; ')}`,
+    fix: `nova-lxc reclaim --instances-path ${instancesPath} --state-dir ${stateDir}`,
+  };
+}
+
 /** Probes of this machine. */
 export function realDoctorProbes(): DoctorProbes {
   const runner = new ExecaCommandRunner();
@@ -251,6 +285,11 @@ export function realDoctorProbes(): DoctorProbes {
         return { ok: false, output: failure.stderr || failure.message || String(error) };
       }
     },
+    orphans: async (instancesPath, stateDir) => {
+      const host = createRealHost({ imagesDir: `${instancesPath.replace(/\/+$/, '')}/_base` });
+      const actions = await reclaim(host, { instancesPath, stateDir, dryRun: true });
+      return actions.filter((a) => a.outcome === 'would release').map(describeAction);
+    },
   };
 }
 
@@ -262,11 +301,17 @@ export function registerDoctorCommand(program: Command): void {
     .option('-c, --connect <uri>', 'libvirt connection URI', DEFAULT_LXC_URI)
     .option(
       '--instances-path <dir>',
-      "also check Nova's instances_path (reachable by id-mapped containers)",
+      "also check Nova's instances_path (reachable by id-mapped containers, no orphans)",
     )
-    .action(async (options: { connect: string; instancesPath?: string }) => {
+    .option(
+      '--state-dir <dir>',
+      'the driver state directory, for the orphan check',
+      DEFAULT_STATE_DIR,
+    )
+    .action(async (options: { connect: string; instancesPath?: string; stateDir: string }) => {
       const report = await runDoctor(realDoctorProbes(), {
         uri: options.connect,
+        stateDir: options.stateDir,
         ...(options.instancesPath ? { instancesPath: options.instancesPath } : {}),
       });
       for (const line of report.lines) console.log(line);

@@ -1,0 +1,366 @@
+import { DriverError, hasCode } from './errors.js';
+import type { Host } from './ports/index.js';
+import type { ConnectionInfo } from './ports/volume-connector.js';
+
+/** Where the driver keeps its state by default; see LxcDriverOptions.stateDir for why. */
+export const DEFAULT_STATE_DIR = '/var/lib/nova-lxc';
+
+/** The journal's directory below a state directory (`instances/` belongs to the service). */
+export function journalDir(stateDir: string): string {
+  return `${stateDir.replace(/\/+$/, '')}/journal`;
+}
+
+/** One thing on the host the driver made (or is about to make) for an instance. */
+export type JournalTarget =
+  | { kind: 'directory'; path: string }
+  | {
+      kind: 'loop';
+      /** Why it was attached: a rootfs mapping, or a file-backed volume's connection. */
+      role: 'rootfs' | 'volume';
+      backingFile: string;
+      offset: number;
+      sizeLimit: number;
+      /** Known once the attach returned. */
+      device?: string;
+    }
+  | { kind: 'nbd'; file: string; device?: string }
+  | { kind: 'mount'; source: string; target: string }
+  | { kind: 'domain'; name: string; uuid: string };
+
+/** A journal entry: written (`done` false) and flushed before the action, marked done after. */
+export interface JournalItem {
+  id: number;
+  done: boolean;
+  target: JournalTarget;
+}
+
+/** The operations that change an instance's host state. */
+export type JournalOperation = 'spawn' | 'destroy' | 'reboot';
+
+/** One instance's journal, stored as JSON under its uuid. */
+export interface InstanceJournal {
+  version: 1;
+  uuid: string;
+  /** The domain name the instance runs under. */
+  domain: string;
+  /** `<instances_path>/<uuid>`, canonical. */
+  instanceDir: string;
+  /** The operation under way; null once the last one finished (the instance is live). */
+  operation: JournalOperation | null;
+  /** Next item id. */
+  next: number;
+  /** What the instance holds, in the order it was made (released in reverse). */
+  items: JournalItem[];
+}
+
+/** Parses a stored journal; a malformed one is an error naming the key (never guessed at). */
+export function parseJournal(key: string, text: string): InstanceJournal {
+  let parsed: Partial<InstanceJournal>;
+  try {
+    parsed = JSON.parse(text) as Partial<InstanceJournal>;
+  } catch {
+    parsed = {};
+  }
+  if (
+    parsed.version !== 1 ||
+    parsed.uuid !== key ||
+    typeof parsed.domain !== 'string' ||
+    typeof parsed.instanceDir !== 'string' ||
+    !Array.isArray(parsed.items)
+  ) {
+    throw new DriverError('InvalidInput', `Failed to read journal record ${key}: it is malformed`, {
+      hint: 'Inspect the file under <stateDir>/journal/; it was not written by this version.',
+    });
+  }
+  return parsed as InstanceJournal;
+}
+
+/**
+ * One instance's journal, kept in memory and written through the Journal port on every change:
+ * `intend` before an action, `complete` after it, `drop` once it is undone.
+ */
+export class InstanceJournalWriter {
+  private constructor(
+    private readonly host: Host,
+    private readonly dir: string,
+    private record: InstanceJournal,
+    private stored: boolean,
+  ) {}
+
+  /** Loads the stored journal of `uuid`, or starts an empty one (not written until it changes). */
+  static async open(
+    host: Host,
+    dir: string,
+    ids: { uuid: string; domain: string; instanceDir: string },
+  ): Promise<InstanceJournalWriter> {
+    const text = await host.journal.read(dir, ids.uuid);
+    if (text !== null) {
+      return new InstanceJournalWriter(host, dir, parseJournal(ids.uuid, text), true);
+    }
+    const empty: InstanceJournal = {
+      version: 1,
+      ...ids,
+      operation: null,
+      next: 1,
+      items: [],
+    };
+    return new InstanceJournalWriter(host, dir, empty, false);
+  }
+
+  /** A copy of the current record. */
+  get current(): InstanceJournal {
+    return structuredClone(this.record);
+  }
+
+  /** Marks `operation` as under way (written before its first action). */
+  async begin(operation: JournalOperation): Promise<void> {
+    this.record.operation = operation;
+    await this.save();
+  }
+
+  /**
+   * Ends the operation: with nothing left the record goes; otherwise a finished operation
+   * leaves a live instance (operation null) and a failed one stays marked for reclaim.
+   */
+  async finish(succeeded: boolean): Promise<void> {
+    if (this.record.items.length === 0) {
+      if (this.stored) await this.host.journal.remove(this.dir, this.record.uuid);
+      this.stored = false;
+      return;
+    }
+    if (succeeded) this.record.operation = null;
+    await this.save();
+  }
+
+  /** Records the intent to make `target`; returns its id. Flushed when this resolves. */
+  async intend(target: JournalTarget): Promise<number> {
+    const id = this.record.next++;
+    this.record.items.push({ id, done: false, target });
+    await this.save();
+    return id;
+  }
+
+  /** Marks item `id` done, with what the action returned (e.g. the device it attached). */
+  async complete(id: number, target: JournalTarget): Promise<void> {
+    const item = this.record.items.find((i) => i.id === id);
+    if (!item) return;
+    item.done = true;
+    item.target = target;
+    await this.save();
+  }
+
+  /** Removes the items `match` selects (undone, or never made); writes only on a change. */
+  async drop(match: (item: JournalItem) => boolean): Promise<void> {
+    const kept = this.record.items.filter((item) => !match(item));
+    if (kept.length === this.record.items.length) return;
+    this.record.items = kept;
+    await this.save();
+  }
+
+  private async save(): Promise<void> {
+    await this.host.journal.write(this.dir, this.record.uuid, JSON.stringify(this.record));
+    this.stored = true;
+  }
+}
+
+/**
+ * The Host an instance's operation runs on: the same ports, but every attach, connect, mount,
+ * define and directory creation is journalled (and flushed) before it happens and marked done
+ * after, and every release drops its entry. A crash at any point leaves a journal that names
+ * everything the host may hold for the instance.
+ */
+export function journalledHost(host: Host, journal: InstanceJournalWriter): Host {
+  const ids = journal.current;
+  const attempt = async <T>(
+    target: JournalTarget,
+    act: () => Promise<T>,
+    done: (result: T) => JournalTarget,
+  ): Promise<T> => {
+    const id = await journal.intend(target);
+    let result: T;
+    try {
+      result = await act();
+    } catch (error) {
+      // The port failed: it made nothing (its contract), so the intent is void.
+      await journal.drop((item) => item.id === id);
+      throw error;
+    }
+    await journal.complete(id, done(result));
+    return result;
+  };
+  const released = async (
+    act: () => Promise<void>,
+    match: (target: JournalTarget) => boolean,
+  ): Promise<void> => {
+    try {
+      await act();
+    } catch (error) {
+      if (!hasCode(error, 'NotFound')) throw error;
+      await journal.drop((item) => match(item.target));
+      throw error;
+    }
+    await journal.drop((item) => match(item.target));
+  };
+  const { blockDevices, nbd, mounts, hypervisor, files, volumes } = host;
+  return {
+    ...host,
+    blockDevices: {
+      attachLoop: (path, options = {}) =>
+        attempt(
+          {
+            kind: 'loop',
+            role: 'rootfs',
+            backingFile: path,
+            offset: options.offset ?? 0,
+            sizeLimit: options.sizeLimit ?? 0,
+          },
+          () => blockDevices.attachLoop(path, options),
+          (loop) => ({
+            kind: 'loop',
+            role: 'rootfs',
+            backingFile: loop.backingFile,
+            offset: loop.offset,
+            sizeLimit: loop.sizeLimit,
+            device: loop.device,
+          }),
+        ),
+      detachLoop: (device) =>
+        released(
+          () => blockDevices.detachLoop(device),
+          (t) => t.kind === 'loop' && t.device === device,
+        ),
+      listLoops: () => blockDevices.listLoops(),
+      read: (path, offset, length) => blockDevices.read(path, offset, length),
+      geometry: (path) => blockDevices.geometry(path),
+    },
+    nbd: {
+      connect: (file, format) =>
+        attempt(
+          { kind: 'nbd', file },
+          () => nbd.connect(file, format),
+          (c) => ({ kind: 'nbd', file: c.file, device: c.device }),
+        ),
+      disconnect: (device) =>
+        released(
+          () => nbd.disconnect(device),
+          (t) => t.kind === 'nbd' && t.device === device,
+        ),
+      list: () => nbd.list(),
+      available: () => nbd.available(),
+    },
+    mounts: {
+      mount: (source, target, options) =>
+        attempt(
+          { kind: 'mount', source, target },
+          () => mounts.mount(source, target, options),
+          () => ({ kind: 'mount', source, target }),
+        ),
+      unmount: async (target) => {
+        // The topmost layer goes (or was not there): drop the newest entry at that mount point.
+        const dropTop = async () => {
+          const last = [...journal.current.items]
+            .reverse()
+            .find((i) => i.target.kind === 'mount' && i.target.target === target);
+          if (last) await journal.drop((item) => item.id === last.id);
+        };
+        try {
+          await mounts.unmount(target);
+        } catch (error) {
+          if (hasCode(error, 'NotFound')) await dropTop();
+          throw error;
+        }
+        await dropTop();
+      },
+      list: () => mounts.list(),
+    },
+    hypervisor: {
+      ...bindAll(hypervisor),
+      define: (xml) =>
+        attempt(
+          { kind: 'domain', name: ids.domain, uuid: ids.uuid },
+          () => hypervisor.define(xml),
+          (info) => ({ kind: 'domain', name: info.name, uuid: info.uuid }),
+        ),
+      undefine: (name) =>
+        released(
+          () => hypervisor.undefine(name),
+          (t) => t.kind === 'domain' && t.name === name,
+        ),
+    },
+    files: {
+      ...bindAll(files),
+      ensureDir: async (path) => {
+        // Creating anything below the instance directory creates it too: journal that first.
+        const dir = ids.instanceDir;
+        const below = path === dir || path.startsWith(`${dir}/`);
+        if (!below || (await files.kind(dir)) !== null) {
+          return files.ensureDir(path);
+        }
+        return attempt(
+          { kind: 'directory', path: dir },
+          () => files.ensureDir(path),
+          () => ({ kind: 'directory', path: dir }),
+        );
+      },
+      removeTree: (path) =>
+        released(
+          () => files.removeTree(path),
+          (t) => t.kind === 'directory' && t.path === path,
+        ),
+    },
+    volumes: {
+      connect: async (connectionInfo) => {
+        const backing = await fileVolumeBacking(host, connectionInfo);
+        if (backing === undefined) return volumes.connect(connectionInfo);
+        const target = {
+          kind: 'loop',
+          role: 'volume',
+          backingFile: backing,
+          offset: 0,
+          sizeLimit: 0,
+        } as const;
+        return attempt(
+          target,
+          () => volumes.connect(connectionInfo),
+          (connected) => ({ ...target, device: connected.devicePath }),
+        );
+      },
+      disconnect: async (connectionInfo) => {
+        const device = connectionInfo?.data?.['device_path'];
+        await volumes.disconnect(connectionInfo);
+        await journal.drop(
+          (item) =>
+            item.target.kind === 'loop' &&
+            item.target.role === 'volume' &&
+            item.target.device === device,
+        );
+      },
+    },
+  };
+}
+
+/** The canonical backing file of a `file` volume, or undefined for any other kind. */
+async function fileVolumeBacking(
+  host: Host,
+  connectionInfo: ConnectionInfo,
+): Promise<string | undefined> {
+  if (connectionInfo?.driver_volume_type !== 'file') return undefined;
+  const path = connectionInfo.data?.['path'];
+  if (typeof path !== 'string' || !path.startsWith('/')) return undefined;
+  return host.files.realpath(path).catch(() => undefined);
+}
+
+function bindAll<T extends object>(port: T): T {
+  const out = {} as Record<string, unknown>;
+  let proto = port as object | null;
+  while (proto && proto !== Object.prototype) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const value = (port as Record<string, unknown>)[key];
+      if (key !== 'constructor' && typeof value === 'function' && !(key in out)) {
+        out[key] = (value as (...a: unknown[]) => unknown).bind(port);
+      }
+    }
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  return out as T;
+}

@@ -1,0 +1,436 @@
+import { DriverError, hasCode } from './errors.js';
+import {
+  DEFAULT_STATE_DIR,
+  InstanceJournalWriter,
+  journalDir,
+  parseJournal,
+  type InstanceJournal,
+  type JournalItem,
+  type JournalTarget,
+} from './journal.js';
+import type { Host, LoopDevice, Logger } from './ports/index.js';
+import { silentLogger } from './ports/logger.js';
+
+/** What reclaim looks at, and whether it may act. */
+export interface ReclaimOptions {
+  /** `[DEFAULT]instances_path` of the driver whose leftovers are reclaimed. */
+  instancesPath: string;
+  /** The driver's state directory; default /var/lib/nova-lxc. */
+  stateDir?: string;
+  /** Only report what would be released. */
+  dryRun?: boolean;
+  /** How long to wait for a journalled domain to stop, in ms. Default 30 s. */
+  destroyTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** One thing reclaim found, and what became of it. */
+export interface ReclaimAction {
+  /** The instance uuid it belongs to. */
+  instance: string;
+  /** What it is, e.g. `loop device /dev/loop3 (backed by /…/disk, offset 1048576)`. */
+  what: string;
+  outcome: 'released' | 'would release' | 'left alone' | 'failed';
+  /** Why it was left alone, or the error of a failed release. */
+  reason?: string;
+}
+
+/** A release step's result: released (or would be), already gone, or kept with the reason. */
+type Step = { kind: 'released' } | { kind: 'gone' } | { kind: 'kept'; reason: string };
+
+const RELEASED: Step = { kind: 'released' };
+const GONE: Step = { kind: 'gone' };
+const kept = (reason: string): Step => ({ kind: 'kept', reason });
+
+/**
+ * Finds what crashed or failed operations left on the host and releases what it can prove is
+ * this driver's, in the reverse order it was made:
+ * 1. every instance journal with an unfinished operation: its domain (only with the journalled
+ *    uuid), mounts (only while ours is the top layer), loop and nbd devices (only while they
+ *    still show the journalled backing file, offset and size limit), and its directory;
+ * 2. without a journal: loop and nbd devices over an instance disk (`<instances_path>/<uuid>/disk`)
+ *    and mounts below `<instances_path>/<uuid>/`, of a uuid no journal and no domain claims.
+ * A journal whose last operation finished is a live instance and is left alone. Run it while
+ * no driver process works on these instances (at service start, or after a crash).
+ */
+export async function reclaim(host: Host, options: ReclaimOptions): Promise<ReclaimAction[]> {
+  const dir = journalDir(options.stateDir ?? DEFAULT_STATE_DIR);
+  const log = options.logger ?? silentLogger;
+  const root = await canonicalRoot(host, options.instancesPath);
+  const actions: ReclaimAction[] = [];
+  const journals = new Map<string, InstanceJournal>();
+  for (const key of await host.journal.keys(dir)) {
+    const text = await host.journal.read(dir, key);
+    if (text === null) continue;
+    try {
+      journals.set(key, parseJournal(key, text));
+    } catch (error) {
+      actions.push({
+        instance: key,
+        what: `journal record ${dir}/${key}.json`,
+        outcome: 'left alone',
+        reason: (error as Error).message,
+      });
+    }
+  }
+  const claimed = claimedDevices([...journals.values()]);
+  for (const [uuid, record] of journals) {
+    if (record.operation === null) {
+      actions.push({
+        instance: uuid,
+        what: `instance ${uuid} (domain ${record.domain})`,
+        outcome: 'left alone',
+        reason: 'its last operation finished: a live instance',
+      });
+      continue;
+    }
+    const writer = await InstanceJournalWriter.open(host, dir, record);
+    actions.push(
+      ...(await releaseJournalled(host, writer, {
+        instancesRoot: root,
+        keepDirectory: false,
+        dryRun: options.dryRun ?? false,
+        claimed,
+        destroyTimeoutMs: options.destroyTimeoutMs ?? 30_000,
+      })),
+    );
+    if (!options.dryRun) await writer.finish(false);
+  }
+  actions.push(...(await reclaimUnjournalled(host, root, new Set(journals.keys()), options)));
+  for (const action of actions) {
+    const line = describeAction(action);
+    if (action.outcome === 'failed') log.error(line);
+    else log.info(line);
+  }
+  return actions;
+}
+
+/** Options of releaseJournalled. */
+export interface ReleaseJournalledOptions {
+  /** Canonical instances_path: a journalled directory elsewhere is never removed. */
+  instancesRoot: string;
+  /** Keep the instance directory (destroy without destroy_disks). */
+  keepDirectory: boolean;
+  dryRun: boolean;
+  /** Devices other journal entries own (an intent is never matched to one of them). */
+  claimed: ReadonlySet<string>;
+  destroyTimeoutMs: number;
+}
+
+/**
+ * Releases what one instance's journal still lists, newest first, each only with proof, and
+ * drops each released entry from the journal. Used by reclaim and by destroy, which thereby
+ * finds what a crash hid from Nova's record.
+ */
+export async function releaseJournalled(
+  host: Host,
+  writer: InstanceJournalWriter,
+  options: ReleaseJournalledOptions,
+): Promise<ReclaimAction[]> {
+  const record = writer.current;
+  const actions: ReclaimAction[] = [];
+  for (const item of [...record.items].reverse()) {
+    if (item.target.kind === 'directory' && options.keepDirectory) continue;
+    const what = describeTarget(item.target);
+    let step: Step;
+    try {
+      step = await releaseItem(host, record, item, options);
+    } catch (error) {
+      actions.push({
+        instance: record.uuid,
+        what,
+        outcome: 'failed',
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      continue;
+    }
+    if (step.kind === 'kept') {
+      actions.push({ instance: record.uuid, what, outcome: 'left alone', reason: step.reason });
+      continue;
+    }
+    if (!options.dryRun) await writer.drop((i) => i.id === item.id);
+    if (step.kind === 'gone') continue;
+    actions.push({
+      instance: record.uuid,
+      what,
+      outcome: options.dryRun ? 'would release' : 'released',
+    });
+  }
+  return actions;
+}
+
+async function releaseItem(
+  host: Host,
+  record: InstanceJournal,
+  item: JournalItem,
+  options: ReleaseJournalledOptions,
+): Promise<Step> {
+  const target = item.target;
+  const act = async (fn: () => Promise<void>): Promise<Step> => {
+    if (!options.dryRun) await fn();
+    return RELEASED;
+  };
+  switch (target.kind) {
+    case 'domain': {
+      const info = await host.hypervisor.info(target.name).catch((error: unknown) => {
+        if (hasCode(error, 'NotFound')) return null;
+        throw error;
+      });
+      if (info === null) return GONE;
+      if (info.uuid !== target.uuid) {
+        return kept(`domain ${target.name} now has uuid ${info.uuid}`);
+      }
+      return act(() => stopAndUndefine(host, target.name, options.destroyTimeoutMs));
+    }
+    case 'mount': {
+      const mounts = await host.mounts.list();
+      const here = mounts.filter((m) => m.target === target.target);
+      if (here.length === 0) return GONE;
+      const top = here[here.length - 1]!;
+      if (top.source !== target.source) {
+        return kept(`${top.source} is mounted over it, not ours`);
+      }
+      return act(() => host.mounts.unmount(target.target));
+    }
+    case 'loop': {
+      const loops = await host.blockDevices.listLoops();
+      const matches = loops.filter((l) => sameLoop(l, target));
+      let device: string | undefined;
+      if (target.device !== undefined) {
+        device = matches.find((l) => l.device === target.device)?.device;
+        if (device === undefined) {
+          return loops.some((l) => l.device === target.device)
+            ? kept(`${target.device} now backs something else`)
+            : GONE;
+        }
+      } else {
+        // Only the intent was written: the attach may or may not have happened.
+        const free = matches.filter((l) => !options.claimed.has(l.device));
+        if (free.length === 0) return GONE;
+        if (free.length > 1) {
+          return kept(
+            `${free.length} unclaimed devices match (${free.map((l) => l.device).join(', ')}); cannot tell which is ours`,
+          );
+        }
+        device = free[0]!.device;
+      }
+      const chosen = device;
+      return act(async () => {
+        try {
+          await host.blockDevices.detachLoop(chosen);
+        } catch (error) {
+          if (!hasCode(error, 'NotFound')) throw error;
+        }
+      });
+    }
+    case 'nbd': {
+      const matches = (await host.nbd.list()).filter((c) => c.file === target.file);
+      const candidates =
+        target.device !== undefined
+          ? matches.filter((c) => c.device === target.device)
+          : matches.filter((c) => !options.claimed.has(c.device));
+      if (candidates.length === 0) return GONE;
+      if (candidates.length > 1) {
+        return kept(`${candidates.length} unclaimed nbd devices serve ${target.file}`);
+      }
+      const device = candidates[0]!.device;
+      return act(async () => {
+        try {
+          await host.nbd.disconnect(device);
+        } catch (error) {
+          if (!hasCode(error, 'NotFound')) throw error;
+        }
+      });
+    }
+    case 'directory': {
+      if (target.path !== `${options.instancesRoot}/${record.uuid}`) {
+        return kept(`not ${options.instancesRoot}/${record.uuid}`);
+      }
+      if (!(await host.files.exists(target.path))) return GONE;
+      return act(() => host.files.removeTree(target.path));
+    }
+  }
+}
+
+/** The journalled loop's backing file, offset and size limit (a deleted file still counts). */
+function sameLoop(loop: LoopDevice, target: JournalTarget & { kind: 'loop' }): boolean {
+  return (
+    (loop.backingFile === target.backingFile ||
+      loop.backingFile === `${target.backingFile} (deleted)`) &&
+    loop.offset === target.offset &&
+    loop.sizeLimit === target.sizeLimit
+  );
+}
+
+/** Stops a domain (bounded wait on the clock) and removes its definition. */
+async function stopAndUndefine(host: Host, name: string, timeoutMs: number): Promise<void> {
+  const deadline = host.clock.now() + timeoutMs;
+  for (let first = true; ; first = false) {
+    const info = await host.hypervisor.info(name).catch((error: unknown) => {
+      if (hasCode(error, 'NotFound')) return null;
+      throw error;
+    });
+    if (info === null) return;
+    if (info.state === 'shut off' || info.state === 'shutdown' || info.state === 'crashed') break;
+    if (first) {
+      await host.hypervisor.destroy(name).catch((error: unknown) => {
+        if (!hasCode(error, 'NotFound', 'FailedPrecondition', 'Busy')) throw error;
+      });
+      continue;
+    }
+    if (host.clock.now() >= deadline) {
+      throw new DriverError(
+        'Timeout',
+        `Failed to stop domain ${name}: still running after ${timeoutMs} ms`,
+        { hint: 'Check its processes (virsh -c lxc:/// dominfo), then run reclaim again.' },
+      );
+    }
+    await host.clock.sleep(500);
+  }
+  await host.hypervisor.undefine(name).catch((error: unknown) => {
+    if (!hasCode(error, 'NotFound')) throw error;
+  });
+}
+
+/** Devices that finished journal entries own. */
+export function claimedDevices(journals: InstanceJournal[]): Set<string> {
+  const claimed = new Set<string>();
+  for (const record of journals) {
+    for (const item of record.items) {
+      const target = item.target;
+      if ((target.kind === 'loop' || target.kind === 'nbd') && target.device !== undefined) {
+        claimed.add(target.device);
+      }
+    }
+  }
+  return claimed;
+}
+
+/** Reads every stored journal; malformed ones are skipped (reclaim reports them). */
+export async function readJournals(host: Host, stateDir: string): Promise<InstanceJournal[]> {
+  const dir = journalDir(stateDir);
+  const out: InstanceJournal[] = [];
+  for (const key of await host.journal.keys(dir)) {
+    const text = await host.journal.read(dir, key);
+    if (text === null) continue;
+    try {
+      out.push(parseJournal(key, text));
+    } catch {
+      // Reported by reclaim; never guessed at here.
+    }
+  }
+  return out;
+}
+
+/** Orphans no journal names: instance-disk devices and mounts of a uuid nobody claims. */
+async function reclaimUnjournalled(
+  host: Host,
+  root: string,
+  journalled: ReadonlySet<string>,
+  options: ReclaimOptions,
+): Promise<ReclaimAction[]> {
+  const domains = new Set((await host.hypervisor.list()).map((d) => d.uuid));
+  /** The unclaimed instance `path` belongs to, or undefined. */
+  const orphanOf = (path: string, below: (rest: string) => boolean): string | undefined => {
+    if (!path.startsWith(`${root}/`)) return undefined;
+    const rest = path.slice(root.length + 1);
+    const uuid = rest.split('/')[0] ?? '';
+    if (uuid === '' || uuid === '.' || uuid === '..' || !below(rest.slice(uuid.length))) {
+      return undefined;
+    }
+    return journalled.has(uuid) || domains.has(uuid) ? undefined : uuid;
+  };
+  const isDisk = (rest: string) => rest === '/disk';
+  const actions: ReclaimAction[] = [];
+  const run = async (instance: string, what: string, fn: () => Promise<void>) => {
+    if (options.dryRun) {
+      actions.push({ instance, what, outcome: 'would release' });
+      return;
+    }
+    try {
+      await fn();
+      actions.push({ instance, what, outcome: 'released' });
+    } catch (error) {
+      actions.push({ instance, what, outcome: 'failed', reason: (error as Error).message });
+    }
+  };
+  for (const mount of [...(await host.mounts.list())].reverse()) {
+    const uuid = orphanOf(mount.target, (rest) => rest.startsWith('/'));
+    if (uuid === undefined) continue;
+    await run(uuid, `mount of ${mount.source} on ${mount.target}`, () =>
+      host.mounts.unmount(mount.target),
+    );
+  }
+  // Loop devices over an instance disk, and those stacked over them, outermost first.
+  const loops = await host.blockDevices.listLoops();
+  const owner = new Map<string, string>();
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const loop of loops) {
+      if (owner.has(loop.device)) continue;
+      const backing = loop.backingFile.replace(/ \(deleted\)$/, '');
+      const uuid = owner.get(backing) ?? orphanOf(backing, isDisk);
+      if (uuid !== undefined) {
+        owner.set(loop.device, uuid);
+        grew = true;
+      }
+    }
+  }
+  const depth = (device: string): number => {
+    const backing = loops.find((l) => l.device === device)?.backingFile ?? '';
+    return owner.has(backing) ? 1 + depth(backing) : 0;
+  };
+  for (const device of [...owner.keys()].sort((a, b) => depth(b) - depth(a))) {
+    const loop = loops.find((l) => l.device === device)!;
+    await run(owner.get(device)!, describeLoop(loop), () => host.blockDevices.detachLoop(device));
+  }
+  for (const connection of await host.nbd.list()) {
+    const uuid = orphanOf(connection.file, isDisk);
+    if (uuid === undefined) continue;
+    await run(uuid, `nbd device ${connection.device} (serving ${connection.file})`, () =>
+      host.nbd.disconnect(connection.device),
+    );
+  }
+  return actions;
+}
+
+async function canonicalRoot(host: Host, instancesPath: string): Promise<string> {
+  if (!instancesPath.startsWith('/')) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to reclaim: instances_path must be an absolute path, got ${JSON.stringify(instancesPath)}`,
+    );
+  }
+  const root = instancesPath.replace(/\/+$/, '') || '/';
+  const canonical = await host.files.realpath(root).catch((error: unknown) => {
+    if (hasCode(error, 'NotFound')) return root;
+    throw error;
+  });
+  return canonical.replace(/\/+$/, '');
+}
+
+function describeLoop(loop: LoopDevice): string {
+  return `loop device ${loop.device} (backed by ${loop.backingFile}, offset ${loop.offset}, size limit ${loop.sizeLimit})`;
+}
+
+/** A journal target in words, for reports. */
+export function describeTarget(target: JournalTarget): string {
+  switch (target.kind) {
+    case 'directory':
+      return `directory ${target.path}`;
+    case 'loop':
+      return `${target.role} loop device ${target.device ?? '(attach not confirmed)'} (backed by ${target.backingFile}, offset ${target.offset}, size limit ${target.sizeLimit})`;
+    case 'nbd':
+      return `nbd device ${target.device ?? '(connect not confirmed)'} (serving ${target.file})`;
+    case 'mount':
+      return `mount of ${target.source} on ${target.target}`;
+    case 'domain':
+      return `domain ${target.name} (uuid ${target.uuid})`;
+  }
+}
+
+/** One report line: `released loop device … [instance <uuid>]`. */
+export function describeAction(action: ReclaimAction): string {
+  const reason = action.reason ? `: ${action.reason}` : '';
+  return `${action.outcome} ${action.what} [instance ${action.instance}]${reason}`;
+}

@@ -1,0 +1,272 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Host } from '../../driver/index.js';
+import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
+import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/journal.js';
+import { reclaim, type ReclaimAction } from '../../driver/reclaim.js';
+import { runReclaim } from '../../tools/commands/reclaim.js';
+import { dumpOnFailure } from '../helpers/dump-on-failure.js';
+import { BACKEND, makeHarness } from '../../scenarios/fixtures/backend.js';
+import type { BackendHarness } from '../../scenarios/fixtures/harness.js';
+import { plainDisk, rootFs } from '../../scenarios/fixtures/instances.js';
+
+let harness: BackendHarness;
+let host: Host;
+let stateDir: string;
+/** Loop devices a test attached as "someone else's"; released after the leak check's view. */
+let foreign: string[];
+
+dumpOnFailure(() => host);
+
+beforeEach(async () => {
+  harness = await makeHarness();
+  host = harness.host;
+  stateDir = await harness.makeDir('state');
+  foreign = [];
+});
+
+afterEach(async () => {
+  for (const device of foreign) await host.blockDevices.detachLoop(device).catch(() => undefined);
+  await harness.cleanup();
+});
+
+/** A process about to work on a fresh instance: its journal and its journalled host. */
+async function instanceProcess(uuid = randomUUID()) {
+  const root = await host.files.realpath(harness.instancesPath);
+  const dir = `${root}/${uuid}`;
+  const writer = await InstanceJournalWriter.open(host, journalDir(stateDir), {
+    uuid,
+    domain: `nlt-${uuid.slice(0, 8)}`,
+    instanceDir: dir,
+  });
+  return { uuid, dir, writer, ports: journalledHost(host, writer) };
+}
+
+async function foreignLoop(): Promise<string> {
+  const file = await harness.makeDiskFile({ size: '4M', table: 'none' }, 'foreign');
+  const loop = await host.blockDevices.attachLoop(file);
+  foreign.push(loop.device);
+  return loop.device;
+}
+
+const outcomes = (actions: ReclaimAction[]) =>
+  actions.map((a) => `${a.outcome}: ${a.what.replace(/\/dev\/loop\d+/g, 'LOOP')}`);
+
+const reclaimHere = (dryRun = false) =>
+  reclaim(host, { instancesPath: harness.instancesPath, stateDir, dryRun });
+
+describe(`reclaim on the ${BACKEND} backend`, () => {
+  it('releases what a crashed spawn journalled, newest first, and only that', async () => {
+    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const other = await foreignLoop();
+    const p = await instanceProcess();
+    await p.writer.begin('spawn');
+    await p.ports.files.ensureDir(p.dir);
+    await p.ports.files.ensureDir(`${p.dir}/rootfs`);
+    const loop = await p.ports.blockDevices.attachLoop(volume);
+    await p.ports.mounts.mount(loop.device, `${p.dir}/rootfs`, { fstype: 'ext4' });
+    // The process dies here: nothing but the journal and the host state is left.
+
+    const planned = await reclaimHere(true);
+    expect(planned.map((a) => a.outcome)).toEqual([
+      'would release',
+      'would release',
+      'would release',
+    ]);
+    expect((await host.mounts.list()).some((m) => m.target === `${p.dir}/rootfs`)).toBe(true);
+
+    const actions = await reclaimHere();
+    expect(outcomes(actions)).toEqual([
+      `released: mount of LOOP on ${p.dir}/rootfs`,
+      `released: rootfs loop device LOOP (backed by ${volume}, offset 0, size limit 0)`,
+      `released: directory ${p.dir}`,
+    ]);
+    expect((await host.blockDevices.listLoops()).map((l) => l.device)).toContain(other);
+    expect((await host.blockDevices.listLoops()).some((l) => l.backingFile === volume)).toBe(false);
+    expect(await host.files.exists(p.dir)).toBe(false);
+    expect(await host.journal.keys(journalDir(stateDir))).toEqual([]);
+    expect(await reclaimHere()).toEqual([]);
+  });
+
+  it('finds the device of an attach whose done mark was never written', async () => {
+    const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const other = await foreignLoop();
+    const p = await instanceProcess();
+    await p.writer.begin('spawn');
+    await p.writer.intend({
+      kind: 'loop',
+      role: 'rootfs',
+      backingFile: volume,
+      offset: 1048576,
+      sizeLimit: 2097152,
+    });
+    // The attach happened; the process died before it could mark it done.
+    await host.blockDevices.attachLoop(volume, { offset: 1048576, sizeLimit: 2097152 });
+    // Someone else's loop over the same file, elsewhere in it, is not a match.
+    const sameFile = await host.blockDevices.attachLoop(volume, { offset: 4194304 });
+    foreign.push(sameFile.device);
+
+    const actions = await reclaimHere();
+    expect(actions.map((a) => a.outcome)).toEqual(['released']);
+    const left = (await host.blockDevices.listLoops()).map((l) => l.device);
+    expect(left).toEqual(expect.arrayContaining([other, sameFile.device]));
+    expect((await host.blockDevices.listLoops()).filter((l) => l.backingFile === volume)).toEqual(
+      [expect.objectContaining({ offset: 4194304 })],
+    );
+  });
+
+  it('leaves a journalled device alone once it backs something else, and drops the entry', async () => {
+    const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const reused = await foreignLoop();
+    const p = await instanceProcess();
+    await p.writer.begin('destroy');
+    const id = await p.writer.intend({
+      kind: 'loop',
+      role: 'volume',
+      backingFile: volume,
+      offset: 0,
+      sizeLimit: 0,
+    });
+    await p.writer.complete(id, {
+      kind: 'loop',
+      role: 'volume',
+      backingFile: volume,
+      offset: 0,
+      sizeLimit: 0,
+      device: reused,
+    });
+    const actions = await reclaimHere();
+    expect(actions).toEqual([
+      expect.objectContaining({
+        outcome: 'left alone',
+        reason: `${reused} now backs something else`,
+      }),
+    ]);
+    expect((await host.blockDevices.listLoops()).map((l) => l.device)).toContain(reused);
+  });
+
+  it('leaves a live instance alone: its last operation finished', async () => {
+    const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const p = await instanceProcess();
+    await p.writer.begin('spawn');
+    await p.ports.files.ensureDir(p.dir);
+    const loop = await p.ports.blockDevices.attachLoop(volume);
+    await p.writer.finish(true);
+    const actions = await reclaimHere();
+    expect(actions).toEqual([expect.objectContaining({ outcome: 'left alone' })]);
+    expect((await host.blockDevices.listLoops()).map((l) => l.device)).toContain(loop.device);
+    // The live instance's own destroy (here: by hand) is what releases it.
+    await p.writer.begin('destroy');
+    await p.ports.blockDevices.detachLoop(loop.device);
+    await p.ports.files.removeTree(p.dir);
+    await p.writer.finish(true);
+    expect(await host.journal.keys(journalDir(stateDir))).toEqual([]);
+  });
+
+  it('stops and undefines a journalled domain only while it has the journalled uuid', async () => {
+    const p = await instanceProcess();
+    await p.writer.begin('spawn');
+    await p.ports.files.ensureDir(`${p.dir}/rootfs`);
+    const xml = (uuid: string) =>
+      buildLxcDomainXml(
+        lxcDomainSpecForInstance({
+          name: p.writer.current.domain,
+          uuid,
+          memoryMb: 64,
+          vcpus: 1,
+          instanceDir: p.dir,
+        }),
+      );
+    await p.ports.hypervisor.define(xml(p.uuid));
+    const actions = await reclaimHere();
+    expect(outcomes(actions)).toEqual([
+      `released: domain ${p.writer.current.domain} (uuid ${p.uuid})`,
+      `released: directory ${p.dir}`,
+    ]);
+    expect((await host.hypervisor.list()).map((d) => d.name)).not.toContain(
+      p.writer.current.domain,
+    );
+
+    // Same name, another uuid (someone reused the name): never ours to remove.
+    const q = await instanceProcess(p.uuid);
+    await q.writer.begin('spawn');
+    await q.writer.intend({ kind: 'domain', name: q.writer.current.domain, uuid: p.uuid });
+    const theirs = randomUUID();
+    await host.hypervisor.define(xml(theirs));
+    try {
+      const second = await reclaimHere();
+      expect(second).toEqual([
+        expect.objectContaining({
+          outcome: 'left alone',
+          reason: `domain ${q.writer.current.domain} now has uuid ${theirs}`,
+        }),
+      ]);
+      expect((await host.hypervisor.info(q.writer.current.domain)).uuid).toBe(theirs);
+    } finally {
+      await host.hypervisor.undefine(q.writer.current.domain);
+    }
+  });
+
+  it('releases loop devices over an instance disk that no journal or domain claims, outermost first', async () => {
+    const image = await harness.makeDiskFile(plainDisk(rootFs()), 'image');
+    await harness.addImage('reclaim-img', image, 'raw');
+    const root = await host.files.realpath(harness.instancesPath);
+    const orphan = `${root}/${randomUUID()}`;
+    const claimed = randomUUID();
+    const kept = `${root}/${claimed}`;
+    for (const dir of [orphan, kept]) {
+      await host.files.ensureDir(dir);
+      await host.images.createInstanceDisk('reclaim-img', `${dir}/disk`, 'raw');
+    }
+    const inner = await host.blockDevices.attachLoop(`${orphan}/disk`);
+    const outer = await host.blockDevices.attachLoop(inner.device, { offset: 512 });
+    // An instance with a domain is somebody's live instance (e.g. spawned before the journal).
+    const domain = `nlt-${claimed.slice(0, 8)}`;
+    await host.hypervisor.define(
+      buildLxcDomainXml(
+        lxcDomainSpecForInstance({
+          name: domain,
+          uuid: claimed,
+          memoryMb: 64,
+          vcpus: 1,
+          instanceDir: kept,
+        }),
+      ),
+    );
+    const live = await host.blockDevices.attachLoop(`${kept}/disk`);
+    try {
+      const run = await runReclaim(host, {
+        instancesPath: harness.instancesPath,
+        stateDir,
+        dryRun: false,
+      });
+      expect(run.actions.map((a) => a.what)).toEqual([
+        `loop device ${outer.device} (backed by ${inner.device}, offset 512, size limit 0)`,
+        `loop device ${inner.device} (backed by ${orphan}/disk, offset 0, size limit 0)`,
+      ]);
+      expect(run.lines.at(-1)).toBe('2 released, 0 left alone, 0 failed');
+      expect(run.exitCode).toBe(0);
+      const left = (await host.blockDevices.listLoops()).map((l) => l.device);
+      expect(left).toContain(live.device);
+      expect(left).not.toContain(inner.device);
+    } finally {
+      await host.blockDevices.detachLoop(live.device);
+      await host.hypervisor.undefine(domain);
+      for (const dir of [orphan, kept]) await host.files.removeTree(dir);
+    }
+  });
+
+  it('reports a malformed journal record and touches nothing for it', async () => {
+    await host.journal.write(journalDir(stateDir), 'bad-record', '{"version": 7}');
+    const run = await runReclaim(host, {
+      instancesPath: harness.instancesPath,
+      stateDir,
+      dryRun: true,
+    });
+    expect(run.lines).toEqual([
+      `left alone journal record ${journalDir(stateDir)}/bad-record.json [instance bad-record]: Failed to read journal record bad-record: it is malformed`,
+      'dry run: 0 to release, 1 left alone; nothing was changed',
+    ]);
+    await host.journal.remove(journalDir(stateDir), 'bad-record');
+  });
+});
