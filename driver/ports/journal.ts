@@ -23,4 +23,3 @@ export interface Journal {
   /** Removes the record `key` durably. A missing record is success. Safe to repeat. */
   remove(dir: string, key: string): Promise<void>;
 }
-

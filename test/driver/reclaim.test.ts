@@ -110,9 +110,9 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     expect(actions.map((a) => a.outcome)).toEqual(['released']);
     const left = (await host.blockDevices.listLoops()).map((l) => l.device);
     expect(left).toEqual(expect.arrayContaining([other, sameFile.device]));
-    expect((await host.blockDevices.listLoops()).filter((l) => l.backingFile === volume)).toEqual(
-      [expect.objectContaining({ offset: 4194304 })],
-    );
+    expect((await host.blockDevices.listLoops()).filter((l) => l.backingFile === volume)).toEqual([
+      expect.objectContaining({ offset: 4194304 }),
+    ]);
   });
 
   it('leaves a journalled device alone once it backs something else, and drops the entry', async () => {
