@@ -4,6 +4,7 @@
  * recorder is attached. The clock is passed through untouched (its timings are not part of
  * any contract, and the simulator's clock must stay instant).
  */
+import { PortVolumeConnector } from '../driver/core/volume-connector.js';
 import { isDriverError } from '../driver/errors.js';
 import { PORT_NAMES, type Host } from '../driver/ports/index.js';
 import { Faults, operationNames } from './faults.js';
@@ -25,6 +26,15 @@ export class Instruments {
  * failure is recorded as the call's outcome.
  */
 export function instrument(host: Host, instruments: Instruments): Host {
+  const wrapped = wrapPorts(host, instruments);
+  if (!(host.volumes instanceof PortVolumeConnector)) return wrapped;
+  // The volume connector is driver code over two ports: rebuilt over the instrumented ones,
+  // so faults (and traces) reach its inner calls as well as the connect/disconnect around them.
+  const volumes = new PortVolumeConnector(wrapped.blockDevices, wrapped.files);
+  return wrapPorts({ ...host, volumes }, instruments);
+}
+
+function wrapPorts(host: Host, instruments: Instruments): Host {
   const wrapped = {} as Record<string, unknown>;
   for (const port of PORT_NAMES) {
     const target = host[port] as unknown as Record<string, unknown>;

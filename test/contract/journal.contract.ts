@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HarnessFactory } from '../../scenarios/fixtures/harness.js';
+import type { HarnessFactory } from '../../harness/harness.js';
 import { useHarness } from './contract-helpers.js';
 
 /** The Journal port's documented semantics, for every backend. */

@@ -6,9 +6,9 @@ import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/
 import { reclaim, type ReclaimAction } from '../../driver/reclaim.js';
 import { runReclaim } from '../../tools/commands/reclaim.js';
 import { dumpOnFailure } from '../helpers/dump-on-failure.js';
-import { BACKEND, makeHarness } from '../../scenarios/fixtures/backend.js';
-import type { BackendHarness } from '../../scenarios/fixtures/harness.js';
-import { plainDisk, rootFs } from '../../scenarios/fixtures/instances.js';
+import { BACKEND, makeHarness } from '../../harness/backend.js';
+import type { BackendHarness } from '../../harness/harness.js';
+import { plainDisk, rootFs } from '../../harness/instances.js';
 
 let harness: BackendHarness;
 let host: Host;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { describeAction, reclaim } from '../../driver/reclaim.js';
-import { createSimHarness } from '../../scenarios/fixtures/sim-harness.js';
-import { plainDisk } from '../../scenarios/fixtures/instances.js';
+import { createSimHarness } from '../../harness/sim-harness.js';
+import { plainDisk } from '../../harness/instances.js';
 import { runDoctor, type DoctorProbes } from './doctor.js';
 
 const HYBRID = [
