@@ -2,10 +2,29 @@
 export {
   parseBlockDeviceArg,
   CLIENT_BDM2_KEYS,
+  OSC_BDM_KEYS,
   type BdmV2,
 } from '../driver/nova/novaclient-block-device.js';
-export { findScenarioFiles, loadScenarios, parseScenarioText, SCENARIOS_DIR } from './load.js';
-export { REPORTERS, progressLine, renderReport, type Reporter } from './report.js';
+export {
+  findScenarioFiles,
+  loadScenarioFiles,
+  loadScenarios,
+  parseScenarioText,
+  SCENARIOS_DIR,
+  type LoadError,
+  type LoadResult,
+} from './load.js';
+export {
+  EXIT_CODES,
+  REPORTERS,
+  loadErrorEntry,
+  progressLine,
+  renderReport,
+  totals,
+  type ReportEntry,
+  type Reporter,
+  type Totals,
+} from './report.js';
 export {
   capabilitiesUsed,
   expandScenario,

@@ -15,6 +15,9 @@ import type {
 } from '../harness/disk-spec.js';
 import { parseSize } from '../harness/disk-spec.js';
 import { parseBlockDeviceArg, type BdmV2 } from '../driver/nova/novaclient-block-device.js';
+import { closest, distance } from 'fastest-levenshtein';
+import { checkDiskLayout } from './disk-checks.js';
+import { checkInstanceReferences } from './references.js';
 
 /** Host options: the driver's own (named as nova.conf names them), placed below the harness. */
 export interface HostOptions extends Pick<
@@ -156,7 +159,8 @@ export interface Scenario {
 /** Capability names an outcome can depend on. */
 export const CAPABILITY_KEYS = ['nbd', 'no_nbd', 'qcow2', 'no_qcow2'] as const;
 
-const ERROR_CODES: readonly ErrorCode[] = [
+/** Every DriverError code an `error.code` may name. */
+export const ERROR_CODES: readonly ErrorCode[] = [
   'NotFound',
   'AlreadyExists',
   'Busy',
@@ -184,21 +188,33 @@ const FS_TYPES: readonly FsType[] = [
   'lvm2',
 ];
 
+/** `[libvirt]images_type` values the driver supports for LXC. */
+const IMAGES_TYPES = ['default', 'raw', 'flat', 'qcow2'] as const;
+
 type Dict = Record<string, unknown>;
 
-/** Reads one document, remembering the file for messages. */
-class Reader {
-  constructor(readonly file: string) {}
+/** Where a path inside the document (`steps[2].boot.volume`) is in the file, when known. */
+export type Locator = (path: string) => { line: number; column: number } | undefined;
 
-  fail(path: string, expected: string, got: unknown): never {
+/** Reads one document, remembering the file for messages. */
+export class Reader {
+  constructor(
+    readonly file: string,
+    private readonly locate: Locator = () => undefined,
+  ) {}
+
+  fail(path: string, expected: string, got: unknown, suggestion?: string): never {
     const shown =
       got === undefined ? 'nothing' : typeof got === 'string' ? `"${got}"` : JSON.stringify(got);
+    const at = this.locate(path);
+    const where = at ? `${this.file}:${at.line}:${at.column}` : this.file;
     throw new DriverError(
       'InvalidInput',
-      `${this.file}: ${path}: expected ${expected}, got ${shown}`,
+      `${where}: ${path}: expected ${expected}, got ${shown}` +
+        (suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`),
       {
         hint: 'See scenarios/README.md for the scenario format.',
-        details: { file: this.file, path },
+        details: { file: this.file, path, ...(at ?? {}) },
       },
     );
   }
@@ -209,7 +225,12 @@ class Reader {
     }
     for (const key of Object.keys(value)) {
       if (!allowed.includes(key)) {
-        this.fail(`${path}.${key}`, `one of the keys ${allowed.join(', ')}`, key);
+        this.fail(
+          `${path}.${key}`,
+          `one of the keys ${allowed.join(', ')}`,
+          key,
+          didYouMean(key, allowed),
+        );
       }
     }
     return value as Dict;
@@ -247,9 +268,14 @@ class Reader {
     return value;
   }
 
-  oneOf<T extends string>(value: unknown, path: string, options: readonly T[]): T {
+  oneOf<T extends string>(value: unknown, path: string, options: readonly T[], note = ''): T {
     if (typeof value !== 'string' || !options.includes(value as T)) {
-      this.fail(path, `one of ${options.join(', ')}`, value);
+      this.fail(
+        path,
+        `one of ${options.join(', ')}${note}`,
+        value,
+        typeof value === 'string' ? didYouMean(value, options) : undefined,
+      );
     }
     return value as T;
   }
@@ -265,9 +291,19 @@ class Reader {
   }
 }
 
-/** Validates a parsed YAML document as a scenario; `file` names it in error messages. */
-export function parseScenario(doc: unknown, file: string): Scenario {
-  const r = new Reader(file);
+/** The allowed word closest to a mistyped one, when it is close enough to be a typo. */
+function didYouMean(word: string, allowed: readonly string[]): string | undefined {
+  if (allowed.length === 0) return undefined;
+  const best = closest(word, [...allowed]);
+  return distance(word, best) <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/**
+ * Validates a parsed YAML document as a scenario; `file` names it in error messages and
+ * `locate` adds the line and column of a path.
+ */
+export function parseScenario(doc: unknown, file: string, locate?: Locator): Scenario {
+  const r = new Reader(file, locate);
   const top = r.dict(doc, '(document)', [
     'name',
     'description',
@@ -324,6 +360,7 @@ export function parseScenario(doc: unknown, file: string): Scenario {
   if (top['fault_each'] !== undefined) {
     scenario.faultEach = parseFaultEach(ctx, top['fault_each'], steps);
   }
+  checkInstanceReferences(r, scenario);
   return scenario;
 }
 
@@ -357,7 +394,12 @@ function parseHost(r: Reader, value: unknown): HostOptions {
     else out.gidMaps = maps;
   }
   if (h['images_type'] !== undefined)
-    out.imagesType = r.string(h['images_type'], 'host.images_type');
+    out.imagesType = r.oneOf(
+      h['images_type'],
+      'host.images_type',
+      IMAGES_TYPES,
+      ' (lvm, rbd and ploop are not supported for LXC by nova-lxc)',
+    );
   if (h['use_cow_images'] !== undefined) {
     out.useCowImages = r.bool(h['use_cow_images'], 'host.use_cow_images');
   }
@@ -429,6 +471,7 @@ function parseDisk(r: Reader, value: unknown, path: string): DiskSpec {
   if (d['damage_primary_gpt'] !== undefined) {
     spec.damagePrimaryGpt = r.bool(d['damage_primary_gpt'], `${path}.damage_primary_gpt`);
   }
+  checkDiskLayout(r, spec, path);
   return spec;
 }
 
@@ -695,8 +738,9 @@ function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
   if (b['block_device'] !== undefined) {
     boot.bdms = r.list(b['block_device'], `${path}.block_device`).map((arg, i) => {
       const at = `${path}.block_device[${i}]`;
+      const text = typeof arg === 'string' ? arg : r.fail(at, 'a --block-device string', arg);
       try {
-        return parseBlockDeviceArg(r.string(arg, at, 'a novaclient --block-device string'));
+        return parseBlockDeviceArg(text);
       } catch (error) {
         return r.fail(at, error instanceof Error ? error.message : String(error), arg);
       }
@@ -718,6 +762,8 @@ function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
           'volume_size',
           'guest_format',
           'delete_on_termination',
+          'tag',
+          'volume_type',
         ]);
         const bdm: BdmV2 = {
           source_type: r.oneOf(d['source_type'], `${at}.source_type`, [
@@ -733,6 +779,12 @@ function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
             bdm.delete_on_termination = r.bool(v, `${at}.${key}`);
           else (bdm as unknown as Record<string, string>)[key] = r.scalar(v, `${at}.${key}`);
         }
+        if (bdm.boot_index !== undefined && !/^-?[0-9]+$/.test(bdm.boot_index))
+          r.fail(
+            `${at}.boot_index`,
+            "a whole number such as 0 (Nova's API schema)",
+            bdm.boot_index,
+          );
         return bdm;
       });
   }

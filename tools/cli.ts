@@ -39,18 +39,43 @@ export async function buildProgram(only?: string | null): Promise<Command> {
   return program;
 }
 
+/** The exit code of a writer whose reader went away (128 + SIGPIPE), as a shell expects. */
+export const EXIT_BROKEN_PIPE = 141;
+
+/** The exit code of a command-line mistake (an unknown option, a bad choice). */
+export const EXIT_USAGE = 2;
+
+/**
+ * Ends the process quietly when stdout's reader has gone (`nova-lxc ... | head -1`): Node
+ * ignores SIGPIPE and would otherwise crash on the unhandled EPIPE with a stack trace.
+ */
+export function exitQuietlyOnBrokenPipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+    throw error;
+  });
+}
+
 /** Runs the CLI; returns the exit code. User mistakes print a message, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnBrokenPipe();
   const command = requestedCommand(argv);
   const versionOnly =
     command === undefined && argv.slice(2).some((w) => w === '-V' || w === '--version');
-  const program = (await buildProgram(versionOnly ? null : command)).exitOverride();
+  const program = await buildProgram(versionOnly ? null : command);
+  // On every subcommand too: commander would otherwise call process.exit itself.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.exitCode;
+      // Help and --version exit 0; every other commander error is a usage mistake.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     if (isDriverError(error)) {
       console.error(`nova-lxc: ${error.describe()}`);

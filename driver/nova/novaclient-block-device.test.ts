@@ -44,6 +44,17 @@ describe('novaclient --block-device parsing', () => {
         delete_on_termination: false,
       },
     ],
+    [
+      'source=volume,id=v,bootindex=0,tag=root,volume_type=fast',
+      {
+        source_type: 'volume',
+        uuid: 'v',
+        destination_type: 'volume',
+        boot_index: '0',
+        tag: 'root',
+        volume_type: 'fast',
+      },
+    ],
   ])('parses %s as novaclient does', (arg, expected) => {
     expect(parseBlockDeviceArg(arg)).toEqual(expected);
   });
@@ -55,7 +66,66 @@ describe('novaclient --block-device parsing', () => {
     ['source=disk,id=x', /it was 'disk'/],
     ['source=volume,dest=remote', /either 'local' or 'volume'/],
     ['source=volume,shutdown=keep', /'remove' or 'preserve'/],
-  ])('rejects %s', (arg, message) => {
+    [
+      'source=volume,id=v,bootindex=zero',
+      /bootindex as a whole number such as 0 \(Nova's API refuses 'zero'\)/,
+    ],
+    ['source=volume,id=v,bootindex=', /refuses ''/],
+    ['', /this one is empty/],
+    [
+      'source=volume,uuid=v',
+      /the keys of one client: novaclient's \(source\) or openstackclient's \(uuid\)/,
+    ],
+    ['uuid=v,source_type=volume,boot_index=first', /boot_index as a whole number/],
+    ['uuid=v,source_type=disk', /source_type one of: volume, image, snapshot, blank/],
+    ['uuid=v,source_type=volume,delete_on_termination=maybe', /boolean-like/],
+  ])('rejects %j', (arg, message) => {
     expect(() => parseBlockDeviceArg(arg)).toThrow(message);
+  });
+});
+
+describe('openstackclient --block-device parsing', () => {
+  it.each([
+    [
+      'uuid=vol1,source_type=volume,destination_type=volume,boot_index=0',
+      { uuid: 'vol1', source_type: 'volume', destination_type: 'volume', boot_index: '0' },
+    ],
+    // openstackclient, unlike novaclient, defaults an image's destination to volume.
+    [
+      'uuid=img,source_type=image',
+      { uuid: 'img', source_type: 'image', destination_type: 'volume' },
+    ],
+    [
+      'source_type=blank,volume_size=1',
+      {
+        source_type: 'blank',
+        destination_type: 'local',
+        volume_size: '1',
+        delete_on_termination: true,
+      },
+    ],
+    [
+      'uuid=v,source_type=volume,boot_index=0,delete_on_termination=Yes,tag=root,volume_type=ssd',
+      {
+        uuid: 'v',
+        source_type: 'volume',
+        destination_type: 'volume',
+        boot_index: '0',
+        delete_on_termination: true,
+        tag: 'root',
+        volume_type: 'ssd',
+      },
+    ],
+    [
+      'uuid=v,source_type=volume,delete_on_termination=false',
+      {
+        uuid: 'v',
+        source_type: 'volume',
+        destination_type: 'volume',
+        delete_on_termination: false,
+      },
+    ],
+  ])('parses %s as openstackclient does', (arg, expected) => {
+    expect(parseBlockDeviceArg(arg)).toEqual(expected);
   });
 });

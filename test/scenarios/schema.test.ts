@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parseScenarioText } from '../../scenarios/load.js';
+import { ERROR_CODES } from '../../scenarios/schema.js';
 
 const VALID = `
 name: demo
@@ -33,7 +35,7 @@ describe('scenario validation', () => {
     [
       'an undeclared volume in a --block-device string',
       variant('id=vol1,', 'id=vol9,'),
-      'scenarios/demo.yaml: steps[0].boot.block_device[0].id: expected the name of a declared volume, got "vol9"',
+      'scenarios/demo.yaml:9:43: steps[0].boot.block_device[0].id: expected the name of a declared volume, got "vol9"',
     ],
     [
       'an undeclared image',
@@ -60,7 +62,7 @@ describe('scenario validation', () => {
       variant('name: demo', 'title: demo'),
       '(document).title: expected one of the keys',
     ],
-    ['invalid YAML', VALID + '\n  - [unclosed', 'scenarios/demo.yaml: not valid YAML'],
+    ['invalid YAML', VALID + '\n  - [unclosed', 'scenarios/demo.yaml:13:14: not valid YAML'],
     [
       'a filesystem type only on the list',
       variant('type: ext4', 'type: zfs'),
@@ -68,6 +70,137 @@ describe('scenario validation', () => {
     ],
   ])('reports %s with the file, path and what was expected', (_what, text, message) => {
     expect(() => parseScenarioText(text, 'scenarios/demo.yaml')).toThrow(message);
+  });
+
+  it.each([
+    [
+      'a mistyped step key',
+      variant('  - destroy: web', '  - destroy: web\n    expext: {}'),
+      'steps[2].expext',
+      'expect',
+    ],
+    ['a mistyped top-level key', variant('steps:', 'stpes:'), '(document).stpes', 'steps'],
+    [
+      'a mistyped filesystem type',
+      variant('type: ext4', 'type: etx4'),
+      'volumes.vol1.disk.filesystem.type',
+      'ext4',
+    ],
+  ])('suggests the nearest key or value for %s', (_what, text, path, suggestion) => {
+    expect(() => parseScenarioText(text, 'demo.yaml')).toThrow(
+      new RegExp(
+        `${path.replace(/[[\]().]/g, '\\$&')}: expected .*\\(did you mean "${suggestion}"\\?\\)$`,
+      ),
+    );
+  });
+
+  it('makes no suggestion for a key nothing resembles', () => {
+    expect(() =>
+      parseScenarioText(
+        variant('  - destroy: web', '  - destroy: web\n    zzzzzzzzzz: {}'),
+        'demo.yaml',
+      ),
+    ).toThrow(/expected one of the keys [^(]*, got "zzzzzzzzzz"$/);
+  });
+
+  it('names the line and column of the key at fault', () => {
+    try {
+      parseScenarioText(variant('  - destroy: web', '  - destroy: web\n    expext: {}'), 'x.yaml');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toMatchObject({
+        message: expect.stringMatching(/^x\.yaml:12:5: steps\[2\]\.expext: /),
+        details: { file: 'x.yaml', path: 'steps[2].expext', line: 12, column: 5 },
+      });
+    }
+  });
+
+  it.each([
+    [
+      'overlapping partitions',
+      `{ size: 64M, table: gpt, partitions: [{ number: 1, start: 2048, size: 40000 }, { number: 2, start: 40000, size: 1000 }] }`,
+      'volumes.vol1.disk.partitions[1]: expected a partition table that can be laid out (partition 1 overlaps partition 2)',
+    ],
+    [
+      'a partition past the end of the disk',
+      `{ size: 64M, table: mbr, partitions: [{ number: 1, start: 2048, size: 200000 }] }`,
+      'volumes.vol1.disk.partitions[0]: expected a partition table that can be laid out (partition 1 (sectors 2048-202047) lies outside the usable sectors 1-131071)',
+    ],
+    [
+      'a GPT partition over the backup entries',
+      `{ size: 64M, table: gpt, partitions: [{ number: 1, start: 2048, size: 129024 }] }`,
+      'lies outside the usable sectors 34-131038',
+    ],
+    [
+      'a GPT partition over the backup entries of a 4096-byte-sector disk',
+      `{ size: 64M, table: gpt, sector_size: 4096, partitions: [{ number: 1, start: 256, size: 16128 }] }`,
+      'lies outside the usable sectors 6-16378',
+    ],
+  ])('finds %s at load time, with the YAML path', (_what, disk, message) => {
+    const text = variant(
+      'disk: { size: 64M, table: none, filesystem: { type: ext4, init: { then: run } } }',
+      `disk: ${disk}`,
+    );
+    expect(() => parseScenarioText(text, 'demo.yaml')).toThrow(message);
+  });
+
+  it('refuses images_type lvm at load time, saying why', () => {
+    expect(() =>
+      parseScenarioText(variant('volumes:', 'host: { images_type: lvm }\nvolumes:'), 'demo.yaml'),
+    ).toThrow(
+      'host.images_type: expected one of default, raw, flat, qcow2 (lvm, rbd and ploop are not supported for LXC by nova-lxc), got "lvm"',
+    );
+  });
+
+  it.each([
+    [
+      'a state expectation',
+      '  - destroy: web',
+      '  - destroy: web\n    expect: { state: { wbe: absent } }',
+      'steps[2].expect.state.wbe',
+    ],
+    ['a destroy', '  - destroy: web', '  - destroy: db', 'steps[2].destroy'],
+    [
+      'a files expectation before the boot',
+      '  - boot: { instance: web2, image: img }',
+      '  - boot: { instance: web2, image: img }\n    expect: { files: { web3: { /x: y } } }',
+      'steps[1].expect.files.web3',
+    ],
+  ])('finds an instance named in %s but never booted at load time', (_what, from, to, path) => {
+    expect(() => parseScenarioText(variant(from, to), 'demo.yaml')).toThrow(
+      new RegExp(
+        `${path.replace(/[[\]().]/g, '\\$&')}: expected an instance booted by this or an earlier step \\(web, web2\\)`,
+      ),
+    );
+  });
+
+  it('accepts an expectation on an instance booted in the same step', () => {
+    const text = variant(
+      '  - boot: { instance: web2, image: img }',
+      '  - boot: { instance: web2, image: img }\n    expect: { state: { web2: running } }',
+    );
+    expect(parseScenarioText(text, 'demo.yaml').steps).toHaveLength(3);
+  });
+
+  it('reports an empty --block-device string once, plainly', () => {
+    expect(() =>
+      parseScenarioText(
+        variant('"source=volume,id=vol1,dest=volume,bootindex=0"', '""'),
+        'demo.yaml',
+      ),
+    ).toThrow(
+      /steps\[0\]\.boot\.block_device\[0\]: expected a --block-device string such as "source=volume,id=vol1,dest=volume,bootindex=0" \(this one is empty\), got ""$/,
+    );
+  });
+
+  it('refuses a boot_index that is not a number in Nova API JSON', () => {
+    const text = variant(
+      'block_device: ["source=volume,id=vol1,dest=volume,bootindex=0"]',
+      'block_device_mapping_v2: [{ source_type: volume, uuid: vol1, boot_index: zero }]',
+    );
+    expect(() => parseScenarioText(text, 'demo.yaml')).toThrow(
+      'block_device_mapping_v2[0].boot_index: expected a whole number such as 0',
+    );
   });
 
   it('reports errors as InvalidInput', () => {
@@ -80,5 +213,16 @@ describe('scenario validation', () => {
         details: { file: 'x.yaml', path: 'steps[1].boot.image' },
       });
     }
+  });
+});
+
+describe('scenarios/README.md', () => {
+  it('lists every error code a scenario can expect, and no other', async () => {
+    const readme = await readFile('scenarios/README.md', 'utf8');
+    const table = readme.slice(readme.indexOf('| code | the driver means |'));
+    const listed = [...table.slice(0, table.indexOf('\n\n')).matchAll(/^\| `(\w+)` \|/gm)].map(
+      (m) => m[1],
+    );
+    expect(listed.sort()).toEqual([...ERROR_CODES].sort());
   });
 });

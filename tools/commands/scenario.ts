@@ -3,17 +3,21 @@
  * real host, compares the two, and starts a new scenario file from a commented skeleton.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { DriverError } from '../../driver/errors.js';
+import { DriverError, isDriverError } from '../../driver/errors.js';
 import {
+  EXIT_CODES,
   REPORTERS,
   SCENARIOS_DIR,
   expandScenario,
+  loadErrorEntry,
+  loadScenarioFiles,
   loadScenarios,
   progressLine,
   renderReport,
   runScenario,
+  type ReportEntry,
   type Reporter,
   type ScenarioResult,
 } from '../../scenarios/index.js';
@@ -97,29 +101,48 @@ export interface RunCommandOptions {
   cwd?: string;
   /** Where output goes; process.stdout by default. */
   write?: (text: string) => void;
-  /** Where notes about the run go (which folder ran); process.stderr by default. */
+  /** Where notes about the run go (which folder ran, a usage mistake); process.stderr by default. */
   note?: (text: string) => void;
 }
 
-/** Runs the scenarios at `paths` (./scenarios when empty); returns the exit code. */
+/**
+ * Runs the scenarios at `paths` (./scenarios when empty); returns one of EXIT_CODES: a file that
+ * does not load is reported as an errored case and the others still run.
+ */
 export async function runScenarios(paths: string[], options: RunCommandOptions): Promise<number> {
   const write = options.write ?? ((text: string) => process.stdout.write(text));
   const note = options.note ?? ((text: string) => process.stderr.write(text));
-  const chosen = await defaultRunPaths(paths, {
-    ...(options.examples ? { examples: true } : {}),
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-  });
+  let loaded: Awaited<ReturnType<typeof loadScenarioFiles>>;
+  let chosen: { paths: string[]; from?: string };
+  try {
+    // Checked before anything runs, so a mistyped --trace does not waste the whole run.
+    if (options.trace) await checkWritableFile(options.trace, '--trace');
+    chosen = await defaultRunPaths(paths, {
+      ...(options.examples ? { examples: true } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+    });
+    loaded = await loadScenarioFiles(chosen.paths);
+  } catch (error) {
+    if (!isDriverError(error)) throw error;
+    note(`nova-lxc: ${error.describe()}\n`);
+    return EXIT_CODES.usage;
+  }
   if (chosen.from) note(`nova-lxc: running the scenarios in ${chosen.from}\n`);
-  const scenarios = await loadScenarios(chosen.paths);
   const harness = harnessFor(options.backend);
+  const entries: ReportEntry[] = [];
   const results: ScenarioResult[] = [];
-  for (const run of scenarios.flatMap(expandScenario)) {
+  const report = (entry: ReportEntry) => {
+    entries.push(entry);
+    const line = progressLine(entry, options.reporter);
+    if (line !== undefined) write(`${line}\n`);
+  };
+  loaded.errors.map(loadErrorEntry).forEach(report);
+  for (const run of loaded.scenarios.flatMap(expandScenario)) {
     const result = await runScenario(run, { backend: options.backend, harness });
     results.push(result);
-    const line = progressLine(result, options.reporter);
-    if (line !== undefined) write(`${line}\n`);
+    report(result);
   }
-  write(`${renderReport(results, options.reporter, options.backend)}\n`);
+  write(`${renderReport(entries, options.reporter, options.backend)}\n`);
   if (options.trace) {
     const traces = results.map(({ name, status, trace }) => ({ name, status, trace }));
     await writeFile(
@@ -127,7 +150,34 @@ export async function runScenarios(paths: string[], options: RunCommandOptions):
       `${JSON.stringify({ backend: options.backend, scenarios: traces }, null, 2)}\n`,
     );
   }
-  return results.some((r) => r.status === 'failed') ? 1 : 0;
+  if (loaded.files === 0) {
+    note(
+      `nova-lxc: no scenario files (*.yaml) found in ${chosen.paths.join(', ')}: nothing ran\n`,
+    );
+    return EXIT_CODES.nothingRan;
+  }
+  return entries.some((r) => r.status === 'failed' || r.status === 'errored')
+    ? EXIT_CODES.failed
+    : EXIT_CODES.passed;
+}
+
+/** Fails with a usage error unless `file` can be created: its folder exists and it is no folder. */
+async function checkWritableFile(file: string, option: string): Promise<void> {
+  const folder = dirname(resolve(file));
+  const info = await stat(folder).catch(() => null);
+  if (!info?.isDirectory()) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to run scenarios: ${option} ${file}: the folder ${folder} does not exist`,
+      { hint: 'Create the folder first, or give a file in an existing one.' },
+    );
+  }
+  if ((await stat(file).catch(() => null))?.isDirectory()) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to run scenarios: ${option} ${file} is a folder; give a file name`,
+    );
+  }
 }
 
 /** Compares the scenarios at `paths` on two backends; returns the exit code. */
@@ -279,7 +329,8 @@ export function registerScenarioCommand(program: Command): Command {
   scenario
     .command('run')
     .description(
-      'Run scenarios (every one under ./scenarios without paths); exits non-zero when one fails.',
+      'Run scenarios (every one under ./scenarios without paths). Exit codes: 0 all passed, ' +
+        '1 a scenario failed or a file did not load, 2 usage error, 3 no scenario file found.',
     )
     .argument('[paths...]', 'scenario files or folders')
     .option('--examples', 'run the example scenarios shipped with nova-lxc')
