@@ -3,12 +3,27 @@
  * the disk's end (or inside the GPT backup area) are reported with the YAML path before any
  * scenario runs, not halfway through a run on one backend.
  */
-import { isDriverError } from '../driver/errors.js';
-import { writeDiskLayout } from '../simulator/disk-layout.js';
-import { SparseDisk } from '../simulator/sparse-disk.js';
-import type { DiskSpec } from './fixtures/disk-spec.js';
-import { parseSize } from './fixtures/disk-spec.js';
+import { DriverError, isDriverError } from '../driver/errors.js';
+import type { DiskSpec } from '../harness/disk-spec.js';
+import { parseSize } from '../harness/disk-spec.js';
+import { writeDiskLayout } from '../harness/sim-disks/disk-layout.js';
 import type { Reader } from './schema.js';
+
+type LayoutTarget = Parameters<typeof writeDiskLayout>[0];
+
+/** A disk that keeps nothing: the layout writer's checks are all that is wanted of it. */
+function discardingDisk(size: number, sectorSize: number): LayoutTarget {
+  const disk = {
+    size,
+    sectorSize,
+    write(offset: number, data: Uint8Array): void {
+      if (offset < 0 || offset + data.length > size) {
+        throw new DriverError('InvalidInput', `Failed to lay out the disk: a write past its end`);
+      }
+    },
+  };
+  return disk as unknown as LayoutTarget;
+}
 
 /**
  * Lays the table out on an empty sparse disk with the simulator's writer (the rules both
@@ -26,7 +41,7 @@ export function checkDiskLayout(r: Reader, spec: DiskSpec, path: string): void {
     })),
   };
   try {
-    writeDiskLayout(new SparseDisk(parseSize(spec.size), spec.sectorSize ?? 512), bare);
+    writeDiskLayout(discardingDisk(parseSize(spec.size), spec.sectorSize ?? 512), bare);
   } catch (error) {
     if (!isDriverError(error) || error.code !== 'InvalidInput') throw error;
     const details = (error.details ?? {}) as { partition?: number; partitions?: number[] };

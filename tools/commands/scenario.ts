@@ -151,9 +151,7 @@ export async function runScenarios(paths: string[], options: RunCommandOptions):
     );
   }
   if (loaded.files === 0) {
-    note(
-      `nova-lxc: no scenario files (*.yaml) found in ${chosen.paths.join(', ')}: nothing ran\n`,
-    );
+    note(`nova-lxc: no scenario files (*.yaml) found in ${chosen.paths.join(', ')}: nothing ran\n`);
     return EXIT_CODES.nothingRan;
   }
   return entries.some((r) => r.status === 'failed' || r.status === 'errored')
