@@ -53,8 +53,7 @@ export class SimulatedBlockDevices implements BlockDevices {
   }
 
   async detachLoop(device: string): Promise<void> {
-    const index = this.state.loops.findIndex((l) => l?.device === device);
-    const loop = this.state.loops[index];
+    const loop = this.state.loopAt(device);
     if (!loop) {
       throw losetupNotAttached(['losetup', '--detach', device], device);
     }
@@ -65,7 +64,7 @@ export class SimulatedBlockDevices implements BlockDevices {
         details: { device, backingFile: loop.backingFile },
       });
     }
-    this.state.loops[index] = undefined;
+    this.state.loops[this.state.loops.indexOf(loop)] = undefined;
     this.state.settleAutoclear();
   }
 
@@ -86,7 +85,7 @@ export class SimulatedBlockDevices implements BlockDevices {
     if (!view) {
       throw noSuchPath('read device geometry', path);
     }
-    const loop = this.state.loops.find((l) => l?.device === path);
+    const loop = this.state.loopAt(path);
     const isFile = this.state.disks.get(path)?.kind === 'file';
     const logicalSectorSize = loop ? loop.sectorSize : isFile ? 512 : view.disk.content.sectorSize;
     return { size: view.length, logicalSectorSize };

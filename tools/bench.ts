@@ -1,125 +1,114 @@
 /**
- * Benchmarks: prints figures, asserts nothing. Speed and memory targets are read from here,
- * never from timed assertions in tests. Run with `npm run bench` (simulator, no root).
+ * `npm run bench`: prints speed and memory figures, asserts nothing (speed is never asserted in a
+ * test). Every `tools/bench/*.bench.ts` exporting `section` is a part of it (see
+ * tools/bench/section.ts to add one). For each figure: what ran, how many runs, min / median /
+ * max, and the ratio against a reference measured in the same run, alternating A B A B.
+ *
+ *   npm run bench                      # every section that can run here
+ *   npm run bench -- --only sim,cli    # some sections
+ *   npm run bench -- --quick           # fewer runs (a smoke test of the benchmark itself)
+ *   npm run bench -- --json FILE       # also write the figures as JSON
  */
-import { performance } from 'node:perf_hooks';
-import { readPartitionTable } from '../driver/core/partition-table.js';
-import { chooseRootFilesystem } from '../driver/core/root-choice.js';
-import { LxcDriver } from '../driver/driver.js';
-import { getDiskInfo } from '../driver/nova/blockinfo.js';
-import {
-  normalizeBlockDeviceInfo,
-  normalizeImageMeta,
-  normalizeInstance,
-} from '../driver/nova/model.js';
-import { createSimulatedHost } from '../simulator/index.js';
-import { SparseDisk } from '../simulator/sparse-disk.js';
-import { writeDiskLayout } from '../harness/sim-disks/disk-layout.js';
-import { buildDisk } from '../harness/sim-disks/seed.js';
-import { makeInstance, rootFs, twoPartitionDisk, volumeBdi } from '../harness/instances.js';
+import { readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { arch, cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import type { Figure, Stats } from './bench/measure.js';
+import type { BenchContext, BenchSection } from './bench/section.js';
 
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
+const BENCH_DIR = join(import.meta.dirname, 'bench');
+
+/** Every section under tools/bench/, in output order. */
+export async function loadSections(dir = BENCH_DIR): Promise<BenchSection[]> {
+  const sections: BenchSection[] = [];
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.bench.ts'))
+    .sort()) {
+    const module = (await import(pathToFileURL(join(dir, file)).href)) as {
+      section?: BenchSection;
+    };
+    if (module.section) sections.push(module.section);
+  }
+  return sections.sort((a, b) => (a.order ?? 50) - (b.order ?? 50));
 }
 
-async function time(iterations: number, fn: (i: number) => Promise<void> | void): Promise<number> {
-  for (let i = 0; i < Math.min(20, iterations); i++) await fn(i);
-  const start = performance.now();
-  for (let i = 0; i < iterations; i++) await fn(i);
-  return (performance.now() - start) / iterations;
+function fmt(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  const abs = Math.abs(value);
+  return abs >= 100 ? value.toFixed(0) : abs >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
-async function spawnDestroy(concurrency: number, rounds: number): Promise<number> {
-  const host = createSimulatedHost({ loopDevices: Math.max(8, concurrency * 2) });
-  host.state.host.mkdirSync('/var/lib/nova/instances', { recursive: true });
-  const driver = new LxcDriver(host, { instancesPath: '/var/lib/nova/instances' });
-  const volumes = Array.from({ length: concurrency }, (_, i) => {
-    const path = `/var/lib/bench/vol-${i}.img`;
-    buildDisk(host.state, path, twoPartitionDisk('gpt', rootFs()));
-    return path;
-  });
-  const start = performance.now();
-  for (let r = 0; r < rounds; r++) {
-    await Promise.all(
-      volumes.map(async (path) => {
-        const instance = makeInstance({ image_ref: null });
-        const bdi = volumeBdi(path);
-        await driver.spawn({}, instance, {}, [], null, null, null, bdi);
-        await driver.destroy({}, instance, null, bdi);
-      }),
+function range(s: Stats, unit: string): string {
+  return `${fmt(s.min)} / **${fmt(s.median)}** / ${fmt(s.max)} ${unit}`;
+}
+
+/** The figures of a section as a Markdown table (what README's performance section shows). */
+export function renderTable(figures: Figure[]): string {
+  const rows = [
+    '| what ran | runs | min / median / max | reference (same run) | ratio | target |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const f of figures) {
+    const reference = f.b && f.reference ? `${f.reference}: ${range(f.b, f.unit)}` : '';
+    const ratio = f.ratio === undefined ? '' : `${f.ratio.toFixed(2)}×`;
+    const target = f.target ? `${f.target} ${f.met ? '✓' : '✗'}` : '';
+    const what = f.note ? `${f.what} (${f.note})` : f.what;
+    rows.push(
+      `| ${what} | ${f.a.runs} | ${range(f.a, f.unit)} | ${reference} | ${ratio} | ${target} |`,
     );
   }
-  return (performance.now() - start) / (rounds * concurrency);
+  return rows.join('\n');
 }
 
-/** Runs every benchmark and returns the figures. */
-export async function runBenchmarks(): Promise<Figure[]> {
-  const figures: Figure[] = [];
-
-  const disk = new SparseDisk(64 * 2 ** 20);
-  writeDiskLayout(disk, twoPartitionDisk('gpt'));
-  const reader = { size: disk.size, read: async (o: number, l: number) => disk.read(o, l) };
-  figures.push({
-    name: 'GPT table parse (2 of 128 entries, CRCs checked)',
-    value: (await time(2000, () => readPartitionTable(reader).then(() => undefined))) * 1000,
-    unit: 'µs/op',
-  });
-  figures.push({
-    name: 'root filesystem choice (table + superblock probe)',
-    value:
-      (await time(2000, () =>
-        chooseRootFilesystem(reader, '/dev/bench', { kind: 'first' }).then(() => undefined),
-      )) * 1000,
-    unit: 'µs/op',
-  });
-
-  const instance = normalizeInstance(makeInstance());
-  const meta = normalizeImageMeta({});
-  figures.push({
-    name: 'blockinfo get_disk_info (lxc, root volume)',
-    value:
-      (await time(5000, () => {
-        const bdi = normalizeBlockDeviceInfo(volumeBdi('/var/lib/bench/v.img'));
-        getDiskInfo({ virt_type: 'lxc', instance, image_meta: meta, block_device_info: bdi });
-      })) * 1000,
-    unit: 'µs/op',
-  });
-
-  figures.push({
-    name: 'simulated spawn+destroy, GPT volume, one at a time',
-    value: await spawnDestroy(1, 300),
-    unit: 'ms/instance',
-  });
-  figures.push({
-    name: 'simulated spawn+destroy, GPT volume, 5 concurrent',
-    value: await spawnDestroy(5, 60),
-    unit: 'ms/instance',
-  });
-
-  const before = process.memoryUsage().heapUsed;
-  const huge = new SparseDisk(16 * 2 ** 40);
-  writeDiskLayout(huge, {
-    size: '16T',
-    table: 'gpt',
-    partitions: [{ number: 1, start: 2048, size: 2 ** 34, filesystem: rootFs() }],
-  });
-  const after = process.memoryUsage().heapUsed;
-  figures.push({
-    name: '16 TiB simulated GPT disk: bytes stored',
-    value: huge.bytesStored / 1024,
-    unit: 'KiB',
-    note: `heap grew ~${Math.max(0, Math.round((after - before) / 1024))} KiB`,
-  });
-  return figures;
+/** One line about the machine, for the README table. */
+export function machineLine(): string {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()} ${arch()}, Node ${process.version}`;
 }
 
-const figures = await runBenchmarks();
-const width = Math.max(...figures.map((f) => f.name.length));
-for (const f of figures) {
-  console.log(
-    `${f.name.padEnd(width)}  ${f.value.toFixed(2).padStart(10)} ${f.unit}${f.note ? `  (${f.note})` : ''}`,
-  );
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('bench')
+    .option('--only <names>', 'comma-separated section names')
+    .option('--quick', 'fewer runs')
+    .option('--json <file>', 'also write the figures as JSON')
+    .parse(argv);
+  const opts = program.opts<{ only?: string; quick?: boolean; json?: string }>();
+  const only = opts.only?.split(',').map((s) => s.trim());
+  const factor = opts.quick ? 0.2 : 1;
+  const ctx: BenchContext = {
+    runsFactor: factor,
+    runs: (n) => Math.max(3, Math.round(n * factor)),
+    progress: (text) => process.stderr.write(`  … ${text}\n`),
+  };
+  const sections = await loadSections();
+  const unknown = (only ?? []).filter((n) => !sections.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    console.error(
+      `bench: no section ${unknown.join(', ')}; there are ${sections.map((s) => s.name).join(', ')}`,
+    );
+    return 2;
+  }
+  console.log(`Machine: ${machineLine()}\n`);
+  const out: Record<string, unknown> = { machine: machineLine(), sections: {} };
+  for (const section of sections) {
+    if (only && !only.includes(section.name)) continue;
+    const skip = (await section.skipReason?.()) ?? null;
+    if (skip !== null) {
+      console.log(`## ${section.title}\n\nSKIPPED: ${skip}\n`);
+      (out['sections'] as Record<string, unknown>)[section.name] = { skipped: skip };
+      continue;
+    }
+    process.stderr.write(`${section.title}\n`);
+    const figures = await section.run(ctx);
+    console.log(`## ${section.title}\n\n${renderTable(figures)}\n`);
+    (out['sections'] as Record<string, unknown>)[section.name] = figures;
+  }
+  if (opts.json) await writeFile(opts.json, `${JSON.stringify(out, null, 2)}\n`);
+  return 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await main(process.argv);
 }

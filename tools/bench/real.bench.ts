@@ -1,0 +1,336 @@
+/**
+ * The real-host part: the driver next to the raw commands it wraps, on this machine's loop
+ * devices, mounts and libvirt LXC (root only). It builds its own images (raw and GPT, with the
+ * fixture builders), times the raw shell scripts as whole processes, and repeats the disk
+ * figures with 64 other loop devices attached. Everything it makes is released at the end.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
+import { LxcDiskHandler, type RootfsRequest } from '../../driver/disk-handler.js';
+import { LxcDriver } from '../../driver/driver.js';
+import { silentLogger } from '../../driver/ports/logger.js';
+import type { BackendHarness } from '../../harness/harness.js';
+import { makeInstance, plainDisk, twoPartitionDisk } from '../../harness/instances.js';
+import { compare, ratioFigure, stats, type Figure } from './measure.js';
+import type { BenchContext, BenchSection } from './section.js';
+
+const run = promisify(execFile);
+const URI = 'lxc:///';
+
+/** Partition 1 of twoPartitionDisk: sectors 2048.. (61440 of them). */
+const P1_OFFSET = 2048 * 512;
+const P1_SIZE = 61440 * 512;
+
+async function sh(script: string, args: string[] = []): Promise<string> {
+  const { stdout } = await run('bash', ['-c', script, 'bench', ...args], {
+    env: { ...process.env, LC_ALL: 'C' },
+  });
+  return stdout.trim();
+}
+
+/** The raw disk path: attach, mount, unmount, detach, in one shell process. */
+const RAW_DISK = `set -e
+d=$(losetup --find --show "$@")
+mount -t ext4 "$d" "$MNT"
+umount "$MNT"
+losetup --detach "$d"`;
+
+/** The same with the partition mapped over the volume's own loop device (what a file volume needs). */
+const RAW_DISK_NESTED = `set -e
+v=$(losetup --find --show "$3")
+d=$(losetup --find --show --offset "$1" --sizelimit "$2" "$v")
+mount -t ext4 "$d" "$MNT"
+umount "$MNT"
+losetup --detach "$d"
+losetup --detach "$v"`;
+
+/** The raw spawn: map and mount the rootfs, define, start, drop the host's mount. */
+const RAW_SPAWN = `set -e
+d=$(losetup --find --show "$1")
+mount -t ext4 "$d" "$2"
+virsh -q -c ${URI} define "$3" >/dev/null
+virsh -q -c ${URI} start "$4" >/dev/null
+umount "$2"
+echo "$d"`;
+
+/** The raw destroy: libvirt's forced power-off, undefine, release the device. */
+const RAW_DESTROY = `set -e
+virsh -q -c ${URI} destroy "$1" >/dev/null
+virsh -q -c ${URI} undefine "$1" >/dev/null
+losetup --detach "$2"`;
+
+async function skipReason(): Promise<string | null> {
+  if (process.getuid?.() !== 0) return 'not root (the real backend needs root)';
+  if (!existsSync('/dev/loop-control')) return 'no /dev/loop-control (no loop devices here)';
+  try {
+    await run('virsh', ['-c', URI, 'list'], { timeout: 10_000 });
+  } catch {
+    return `libvirt LXC does not answer (virsh -c ${URI} list); run tools/prepare-real-host.sh`;
+  }
+  return null;
+}
+
+function volumeRequest(dir: string, connectionInfo: RootfsRequest['source']): RootfsRequest {
+  return {
+    instanceDir: dir,
+    systemMetadata: {},
+    source: connectionInfo,
+    policy: { kind: 'first' },
+    policySource: 'default (partition 1)',
+    arch: 'x86_64',
+    idMaps: { uid: [], gid: [] },
+  };
+}
+
+async function diskFigures(
+  ctx: BenchContext,
+  harness: BackendHarness,
+  images: { raw: string; gpt: string; gptDevice: string },
+  others: number,
+): Promise<Figure[]> {
+  const handler = new LxcDiskHandler(harness.host, silentLogger);
+  const dir = join(harness.instancesPath, `disk-${others}`);
+  const mnt = join(dir, 'rootfs');
+  await mkdir(mnt, { recursive: true });
+  const driverPath = (source: RootfsRequest['source']) => async () => {
+    const request = volumeRequest(dir, structuredClone(source));
+    await handler.setup(request);
+    await handler.release(request.systemMetadata, mnt);
+    if (request.source.kind === 'volume') {
+      await harness.host.volumes.disconnect(request.source.connectionInfo);
+    }
+  };
+  const script = (text: string, args: string[]) => () =>
+    run('bash', ['-c', text, 'bench', ...args], {
+      // The caller's whole environment: bash with a bare one spent ~100 ms more per script.
+      env: { ...process.env, LC_ALL: 'C', MNT: mnt },
+    });
+  const file = (path: string) => ({
+    kind: 'volume' as const,
+    connectionInfo: { driver_volume_type: 'file', data: { path } },
+  });
+  const local = (device: string) => ({
+    kind: 'volume' as const,
+    connectionInfo: { driver_volume_type: 'local', data: { device_path: device } },
+  });
+  const plan = { runs: ctx.runs(11), warmup: 2 };
+  const where = `${others} other loop devices attached`;
+  const figures: Figure[] = [];
+  ctx.progress(`disk path, ${where}`);
+  figures.push(
+    ratioFigure(
+      `disk path setup+teardown, unpartitioned file volume, ${where}`,
+      'raw script (losetup, mount, umount, losetup -d)',
+      'ms',
+      await compare(
+        { label: 'driver', run: driverPath(file(images.raw)) },
+        { label: 'raw', run: script(RAW_DISK, [images.raw]) },
+        plan,
+      ),
+      1.3,
+    ),
+  );
+  figures.push(
+    ratioFigure(
+      `disk path setup+teardown, GPT partition 1 of a local block-device volume, ${where}`,
+      'raw script (losetup --offset --sizelimit, mount, umount, losetup -d)',
+      'ms',
+      await compare(
+        { label: 'driver', run: driverPath(local(images.gptDevice)) },
+        {
+          label: 'raw',
+          run: script(RAW_DISK, [
+            '--offset',
+            String(P1_OFFSET),
+            '--sizelimit',
+            String(P1_SIZE),
+            images.gptDevice,
+          ]),
+        },
+        plan,
+      ),
+      1.3,
+    ),
+  );
+  figures.push(
+    ratioFigure(
+      `disk path setup+teardown, GPT partition 1 of a file volume, ${where}`,
+      'raw script mapping the partition over the volume loop device (6 commands)',
+      'ms',
+      await compare(
+        { label: 'driver', run: driverPath(file(images.gpt)) },
+        {
+          label: 'raw',
+          run: script(RAW_DISK_NESTED, [String(P1_OFFSET), String(P1_SIZE), images.gpt]),
+        },
+        plan,
+      ),
+      1.3,
+    ),
+  );
+  return figures;
+}
+
+async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Promise<Figure[]> {
+  const driver = new LxcDriver(harness.host, { instancesPath: harness.instancesPath });
+  const volumes = await Promise.all([
+    harness.makeDiskFile(plainDisk(), 'spawn-driver'),
+    harness.makeDiskFile(plainDisk(), 'spawn-raw'),
+  ]);
+  const [driverVolume, rawVolume] = volumes as [string, string];
+  const bdi = () => ({
+    root_device_name: '/dev/vda',
+    block_device_mapping: [
+      {
+        boot_index: 0,
+        mount_device: '/dev/vda',
+        device_type: 'disk',
+        connection_info: { driver_volume_type: 'file', data: { path: driverVolume } },
+      },
+    ],
+  });
+  let pending: { instance: Record<string, unknown>; bdi: Record<string, unknown> } | null = null;
+  const driverSpawn = async () => {
+    const instance = makeInstance({ image_ref: null });
+    const b = bdi();
+    const start = performance.now();
+    await driver.spawn({}, instance, {}, [], null, null, null, b);
+    const ms = performance.now() - start;
+    pending = { instance, bdi: b };
+    return ms;
+  };
+  const driverDestroy = async () => {
+    const { instance, bdi: b } = pending!;
+    pending = null;
+    const start = performance.now();
+    await driver.destroy({}, instance, null, b);
+    return performance.now() - start;
+  };
+  let rawPending: { name: string; device: string } | null = null;
+  const rawSpawn = async () => {
+    const instance = makeInstance({ image_ref: null });
+    const name = String(instance['name']);
+    const instanceDir = join(harness.instancesPath, String(instance['uuid']));
+    const rootfs = join(instanceDir, 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    const xmlPath = join(instanceDir, 'domain.xml');
+    await writeFile(
+      xmlPath,
+      buildLxcDomainXml(
+        lxcDomainSpecForInstance({
+          name,
+          uuid: randomUUID(),
+          memoryMb: 128,
+          vcpus: 1,
+          instanceDir,
+        }),
+      ),
+    );
+    const start = performance.now();
+    const device = await sh(RAW_SPAWN, [rawVolume, rootfs, xmlPath, name]);
+    const ms = performance.now() - start;
+    rawPending = { name, device };
+    return ms;
+  };
+  const rawDestroy = async () => {
+    const { name, device } = rawPending!;
+    rawPending = null;
+    const start = performance.now();
+    await sh(RAW_DESTROY, [name, device]);
+    return performance.now() - start;
+  };
+  const figures: Figure[] = [];
+  // Spawn and destroy alternate on each side (a spawn needs the previous destroy), so each
+  // side's pair runs together and the pairs alternate A B A B.
+  const spawns = { a: [] as number[], b: [] as number[] };
+  const destroys = { a: [] as number[], b: [] as number[] };
+  ctx.progress('spawn and destroy');
+  const rounds = ctx.runs(5);
+  for (let i = -1; i < rounds; i++) {
+    const driverPair = async () => {
+      const s = await driverSpawn();
+      const d = await driverDestroy();
+      if (i >= 0) {
+        spawns.a.push(s);
+        destroys.a.push(d);
+      }
+    };
+    const rawPair = async () => {
+      const s = await rawSpawn();
+      const d = await rawDestroy();
+      if (i >= 0) {
+        spawns.b.push(s);
+        destroys.b.push(d);
+      }
+    };
+    if (i % 2 === 0) await driverPair().then(rawPair);
+    else await rawPair().then(driverPair);
+  }
+  const pair = (x: { a: number[]; b: number[] }) => {
+    const a = stats(x.a);
+    const b = stats(x.b);
+    return { a, b, ratio: a.median / b.median };
+  };
+  figures.push(
+    ratioFigure(
+      'spawn (disk setup, define, start, checks), unpartitioned file volume',
+      'raw script (losetup, mount, virsh define, virsh start, umount)',
+      'ms',
+      pair(spawns),
+      1.25,
+    ),
+  );
+  const destroy = pair(destroys);
+  figures.push({
+    ...ratioFigure(
+      'destroy of a container whose init ignores SIGTERM (driver)',
+      'raw script (virsh destroy, virsh undefine, losetup -d)',
+      'ms',
+      destroy,
+    ),
+    target: '< 200 ms',
+    met: destroy.a.median < 200,
+  });
+  return figures;
+}
+
+async function runReal(ctx: BenchContext): Promise<Figure[]> {
+  const { createRealHarness } = await import('../../harness/real-harness.js');
+  const harness = await createRealHarness();
+  const figures: Figure[] = [];
+  const others: string[] = [];
+  let gptDevice = '';
+  try {
+    ctx.progress('building images');
+    const raw = await harness.makeDiskFile(plainDisk(), 'raw');
+    const gpt = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'gpt');
+    // The "local" volume: a block device already on the host (Cinder LVM, an iSCSI disk).
+    gptDevice = await sh('losetup --find --show "$1"', [gpt]);
+    const images = { raw, gpt, gptDevice };
+    figures.push(...(await diskFigures(ctx, harness, images, 0)));
+    const filler = await harness.makeDiskFile({ size: '1M', table: 'none' }, 'filler');
+    for (let i = 0; i < 64; i++) others.push(await sh('losetup --find --show "$1"', [filler]));
+    figures.push(...(await diskFigures(ctx, harness, images, 64)));
+    for (const device of others.splice(0)) await sh('losetup --detach "$1"', [device]);
+    figures.push(...(await lifecycleFigures(ctx, harness)));
+  } finally {
+    for (const device of others) await sh('losetup --detach "$1"', [device]).catch(() => '');
+    if (gptDevice) await sh('losetup --detach "$1"', [gptDevice]).catch(() => '');
+    await harness.cleanup();
+  }
+  return figures;
+}
+
+export const section: BenchSection = {
+  name: 'real',
+  title: 'Real host (root, loop devices, libvirt LXC)',
+  order: 30,
+  skipReason,
+  run: runReal,
+};
