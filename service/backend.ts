@@ -11,6 +11,8 @@ export interface Backend {
   host: Host;
   /** The simulated host, on the sim backend (the fixture endpoints use it). */
   sim?: SimulatedHost;
+  /** Nova's instances_path this backend serves. */
+  instancesPath: string;
   /** `<instances_path>/_base`: where cached images live. */
   imageCache: string;
   capacity(): Promise<Capacity>;
@@ -33,6 +35,7 @@ export async function createRealBackend(options: BackendOptions): Promise<Backen
   const runner = new ExecaCommandRunner();
   return {
     name: 'real',
+    instancesPath: options.instancesPath,
     imageCache: imageCacheDir(options.instancesPath),
     host: createRealHost({
       imagesDir: imageCacheDir(options.instancesPath),
@@ -54,6 +57,7 @@ export function createSimBackend(options: BackendOptions, sim?: SimulatedHost): 
     name: 'sim',
     host,
     sim: host,
+    instancesPath: options.instancesPath,
     imageCache: imageCacheDir(options.instancesPath),
     capacity: async () => SIM_CAPACITY,
   };

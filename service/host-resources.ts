@@ -17,6 +17,8 @@ export interface HostResources {
   cpu_info: string;
   supported_instances: [string, string, string][];
   disk_available_least: number;
+  /** The service's instances_path: the Nova side caches images in its `_base/`. */
+  instances_path: string;
 }
 
 /** The host's capacity, before what the instances use. */
@@ -84,7 +86,11 @@ export const SIM_CAPACITY: Capacity = {
 };
 
 /** Capacity minus what the recorded instances' flavors take, in Nova's field names. */
-export function hostResources(capacity: Capacity, records: InstanceRecord[]): HostResources {
+export function hostResources(
+  capacity: Capacity,
+  records: InstanceRecord[],
+  instancesPath: string,
+): HostResources {
   const sum = (f: (r: InstanceRecord) => number) => records.reduce((n, r) => n + f(r), 0);
   const usedGb = sum((r) => r.spec.flavor.root_gb);
   return {
@@ -106,5 +112,6 @@ export function hostResources(capacity: Capacity, records: InstanceRecord[]): Ho
     }),
     supported_instances: [[capacity.arch, 'lxc', 'exe']],
     disk_available_least: Math.max(0, capacity.freeGb),
+    instances_path: instancesPath,
   };
 }

@@ -88,7 +88,8 @@ export function apiRoutes(service: InstanceService, backend: Backend): Route[] {
     {
       method: 'GET',
       pattern: /^\/v1\/host$/,
-      handle: async () => ok(hostResources(await backend.capacity(), await service.records())),
+      handle: async () =>
+        ok(hostResources(await backend.capacity(), await service.records(), backend.instancesPath)),
     },
     {
       method: 'GET',

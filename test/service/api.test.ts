@@ -238,6 +238,7 @@ describe('nova-lxc service over a unix socket (sim backend)', () => {
       hypervisor_version: 9000000,
       supported_instances: [['x86_64', 'lxc', 'exe']],
       cpu_info: expect.any(String),
+      instances_path: '/var/lib/nova/instances',
     });
     await f.client.call('DELETE', `/v1/instances/${uuid}`);
   });
