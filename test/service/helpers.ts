@@ -29,7 +29,7 @@ export async function startSimService(
   options: Partial<ServiceOptions> = {},
 ): Promise<ServiceFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'nova-lxc-service-'));
-  const socketPath = join(dir, 'api.sock');
+  const socketPath = options.socketPath ?? join(dir, 'api.sock');
   const stateDir = join(dir, 'state');
   const sim = options.sim ?? createSimulatedHost();
   const lines: string[] = [];
