@@ -1,16 +1,6 @@
 import { beforeEach, onTestFailed } from 'vitest';
 import type { Host } from '../../driver/ports/index.js';
-
-/** What a host shows through its ports: loop and nbd devices, host mounts, domains. */
-export async function observeHost(host: Host): Promise<Record<string, unknown>> {
-  const settle = <T>(p: Promise<T>) => p.catch((e: unknown) => `unavailable: ${String(e)}`);
-  return {
-    loops: await settle(host.blockDevices.listLoops()),
-    nbd: await settle(host.nbd.list()),
-    mounts: await settle(host.mounts.list()),
-    domains: await settle(host.hypervisor.list()),
-  };
-}
+import { HostObserver } from '../../harness/observer.js';
 
 /**
  * Prints the host's state when a test fails: the simulator's whole JSON dump, or on the real
@@ -22,7 +12,7 @@ export function dumpOnFailure(current: () => Host | undefined): void {
       const host = current();
       if (!host) return;
       const withDump = host as Host & { dump?: () => unknown };
-      const state = withDump.dump ? withDump.dump() : await observeHost(host);
+      const state = withDump.dump ? withDump.dump() : await new HostObserver(host).snapshot();
       console.error(`host state after "${task.name}" failed:\n${JSON.stringify(state, null, 2)}`);
     });
   });

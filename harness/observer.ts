@@ -1,0 +1,119 @@
+/**
+ * What a host holds, seen through its ports: loop and nbd devices, host mounts, domains. One
+ * observer serves the scenario runner's expectations, both harnesses' cleanups and the failure
+ * dump, so "what is still there" is read the same way everywhere. Give it the bare host
+ * (`BackendHarness.bare`): observing must neither trip an injected fault nor show in a trace.
+ */
+import { readPartitionTable } from '../driver/core/partition-table.js';
+import { hasCode } from '../driver/errors.js';
+import type {
+  DomainInfo,
+  Host,
+  LoopDevice,
+  MountEntry,
+  NbdConnection,
+} from '../driver/ports/index.js';
+
+/** Everything a host holds that a test could leave behind. */
+export interface HostHoldings {
+  loops: LoopDevice[];
+  nbd: NbdConnection[];
+  mounts: MountEntry[];
+  domains: DomainInfo[];
+}
+
+/** One line per held thing, as cleanups report leaks. */
+export function describeHoldings(held: HostHoldings): string[] {
+  return [
+    ...held.loops.map((l) => `loop device ${l.device} <- ${l.backingFile}`),
+    ...held.nbd.map((n) => `nbd device ${n.device} <- ${n.file}`),
+    ...held.mounts.map((m) => `mount ${m.source} on ${m.target}`),
+    ...held.domains.map((d) => `domain ${d.name} (${d.state})`),
+  ];
+}
+
+/** Reads what a host holds through its ports. */
+export class HostObserver {
+  constructor(readonly host: Host) {}
+
+  /** The four host-wide lists (on a shared real host they include other people's things). */
+  async holdings(): Promise<HostHoldings> {
+    return {
+      loops: await this.loops(),
+      nbd: await this.nbdConnections(),
+      mounts: await this.mounts(),
+      domains: await this.domains(),
+    };
+  }
+
+  loops(): Promise<LoopDevice[]> {
+    return this.host.blockDevices.listLoops();
+  }
+
+  nbdConnections(): Promise<NbdConnection[]> {
+    return this.host.nbd.list();
+  }
+
+  mounts(): Promise<MountEntry[]> {
+    return this.host.mounts.list();
+  }
+
+  domains(): Promise<DomainInfo[]> {
+    return this.host.hypervisor.list();
+  }
+
+  /** The holdings for a failure dump: a list that cannot be read says why instead of throwing. */
+  async snapshot(): Promise<Record<string, unknown>> {
+    const settle = <T>(p: Promise<T>) => p.catch((e: unknown) => `unavailable: ${String(e)}`);
+    return {
+      loops: await settle(this.loops()),
+      nbd: await settle(this.nbdConnections()),
+      mounts: await settle(this.mounts()),
+      domains: await settle(this.domains()),
+    };
+  }
+
+  /** The loop device `device`, if one is attached. */
+  async loop(device: string): Promise<LoopDevice | undefined> {
+    return (await this.loops()).find((l) => l.device === device);
+  }
+
+  /** The nbd connection on `device`, if any. */
+  async nbdConnection(device: string): Promise<NbdConnection | undefined> {
+    return (await this.nbdConnections()).find((n) => n.device === device);
+  }
+
+  /** The root filesystem of a running domain; null when it has none (absent, not running). */
+  async containerRoot(domain: string): Promise<{ source: string; fstype: string } | null> {
+    return this.host.hypervisor.containerRoot(domain).catch(() => null);
+  }
+
+  /** The number of the partition a loop device maps (by its offset), null when none matches. */
+  async partitionAt(loop: LoopDevice): Promise<number | null> {
+    const geometry = await this.host.blockDevices.geometry(loop.backingFile);
+    const table = await readPartitionTable({
+      size: geometry.size,
+      sectorSizeHint: geometry.logicalSectorSize,
+      read: (offset, length) => this.host.blockDevices.read(loop.backingFile, offset, length),
+    });
+    return table?.partitions.find((p) => p.start === loop.offset)?.number ?? null;
+  }
+
+  /**
+   * Reads a file as a running container sees it: its root device mounted a second time (the
+   * kernel shares the one filesystem instance) on the empty directory `scratch`, then
+   * unmounted. null when the file does not exist.
+   */
+  async readInContainer(domain: string, path: string, scratch: string): Promise<string | null> {
+    const root = await this.host.hypervisor.containerRoot(domain);
+    await this.host.mounts.mount(root.source, scratch, { fstype: root.fstype });
+    try {
+      return await this.host.files.readFile(`${scratch}${path}`).catch((e: unknown) => {
+        if (hasCode(e, 'NotFound')) return null;
+        throw e;
+      });
+    } finally {
+      await this.host.mounts.unmount(scratch);
+    }
+  }
+}

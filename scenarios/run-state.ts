@@ -1,0 +1,150 @@
+/**
+ * What one scenario run knows while it runs: the harness, the driver, the names of what it
+ * made, the trace and the step outcomes. The runner's parts (fixtures, steps, expectations,
+ * teardown) share it.
+ */
+import { LxcDriver, type LxcDriverOptions } from '../driver/driver.js';
+import { isDriverError } from '../driver/errors.js';
+import type { Host } from '../driver/ports/index.js';
+import type { BackendHarness } from '../harness/harness.js';
+import { HostObserver } from '../harness/observer.js';
+import { TraceRecorder, normaliseTrace, type TraceEntry } from '../harness/trace.js';
+import type { Scenario } from './schema.js';
+
+/** One run of a scenario: the scenario itself, or one of its fault_each variants. */
+export interface ScenarioRun {
+  /** The scenario name, plus ` [fault <op>]` for a variant. */
+  id: string;
+  scenario: Scenario;
+  /** For a fault_each variant: the operation that fails once in the named step. */
+  fault?: { op: string; step: string };
+}
+
+/** A step did not come out as the scenario says; the message says how. */
+export class StepFailure extends Error {}
+
+/** The backend cannot run this scenario; the message says why. */
+export class SkipRun extends Error {}
+
+/** A booted instance: what Nova would persist for it. */
+export interface InstanceState {
+  name: string;
+  record: Record<string, unknown>;
+  bdi: Record<string, unknown> | null;
+  imageMeta: Record<string, unknown>;
+}
+
+/** How an error reads in a result: step failures as they are, driver errors with their code. */
+export function describe(error: unknown): string {
+  if (error instanceof StepFailure || error instanceof SkipRun) return error.message;
+  if (isDriverError(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}
+
+export class RunState {
+  readonly outcomes: { step: string; outcome: string }[] = [];
+  readonly recorder = new TraceRecorder();
+  /** The driver's host: faults and tracing applied. */
+  readonly host: Host;
+  /** What the host holds, read through the bare ports (no faults, no trace). */
+  readonly observer: HostObserver;
+  /** Volume name → its file. */
+  readonly volumes = new Map<string, string>();
+  /** Image id → its file in the image cache. */
+  readonly images = new Map<string, string>();
+  readonly instances = new Map<string, InstanceState>();
+  /** Host-specific strings → placeholders, for traces and outcomes that compare across hosts. */
+  readonly replacements = new Map<string, string>();
+  readonly capabilities: Set<string>;
+  instancesPath = '';
+  driver: LxcDriver | undefined;
+
+  constructor(
+    readonly run: ScenarioRun,
+    readonly harness: BackendHarness,
+  ) {
+    this.host = harness.host;
+    this.observer = new HostObserver(harness.bare);
+    harness.trace(this.recorder);
+    const caps = harness.capabilities;
+    this.capabilities = new Set([
+      caps.nbd === true ? 'nbd' : 'no_nbd',
+      caps.qcow2 === true ? 'qcow2' : 'no_qcow2',
+    ]);
+  }
+
+  get scenario(): Scenario {
+    return this.run.scenario;
+  }
+
+  capabilityNames(): string[] {
+    return [...this.capabilities].sort();
+  }
+
+  private driverOptions(): LxcDriverOptions {
+    const h = this.scenario.host;
+    return {
+      instancesPath: this.instancesPath,
+      ...(h.uidMaps ? { uidMaps: h.uidMaps } : {}),
+      ...(h.gidMaps ? { gidMaps: h.gidMaps } : {}),
+      ...(h.imagesType ? { imagesType: h.imagesType } : {}),
+      ...(h.useCowImages === undefined ? {} : { useCowImages: h.useCowImages }),
+      ...(h.rootPartition ? { rootPartition: h.rootPartition } : {}),
+      ...(h.hostArch ? { hostArch: h.hostArch } : {}),
+      // The simulator's clock is instant; a real stop takes a moment, never 30 s in a scenario.
+      destroyTimeoutMs: 20_000,
+    };
+  }
+
+  /** A driver over `host` (the traced one for steps, the bare one for checks and teardown). */
+  newDriver(host: Host): LxcDriver {
+    return new LxcDriver(host, this.driverOptions());
+  }
+
+  instanceDir(inst: InstanceState): string {
+    return `${this.instancesPath}/${String(inst.record['uuid'])}`;
+  }
+
+  /** `volume:NAME`, `disk:INSTANCE` or `nbd:INSTANCE` for a path the scenario made. */
+  nameOfPath(path: string): string {
+    for (const [name, p] of this.volumes) if (p === path) return `volume:${name}`;
+    for (const inst of this.instances.values()) {
+      if (path === `${this.instanceDir(inst)}/disk`) return `disk:${inst.name}`;
+    }
+    return path;
+  }
+
+  /** The scenario's name for a device: what it is attached over, followed down to a file. */
+  async nameOfDevice(device: string): Promise<string> {
+    if (/^\/dev\/nbd\d+$/.test(device)) {
+      const conn = await this.observer.nbdConnection(device);
+      const file = conn ? this.nameOfPath(conn.file) : device;
+      return file.startsWith('disk:') ? `nbd:${file.slice(5)}` : `nbd:${file}`;
+    }
+    if (/^\/dev\/loop\d+$/.test(device)) {
+      // A partition's loop device sits on the volume's own loop device: name the volume.
+      const loop = await this.observer.loop(device);
+      if (loop) return this.nameOfDevice(loop.backingFile);
+    }
+    return this.nameOfPath(device);
+  }
+
+  /** A host-specific message with the scenario's placeholders in. */
+  normalise(text: string): string {
+    const [entry] = normaliseTrace(
+      [{ step: '', op: '', args: [], error: { code: '', message: text } }],
+      {
+        replacements: this.replacements,
+        domainNames: new Set(),
+      },
+    );
+    return entry?.error?.message ?? text;
+  }
+
+  trace(): TraceEntry[] {
+    return normaliseTrace(this.recorder.entries, {
+      replacements: this.replacements,
+      domainNames: new Set([...this.instances.values()].map((i) => String(i.record['name']))),
+    });
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * Runs a scenario's steps on the traced host: each action through LxcDriver as Nova would
+ * call it, its error (or success) checked against the step's outcome, then its expectations.
+ */
+import { bootDisks } from '../driver/nova/bdm-v2.js';
+import { isDriverError } from '../driver/errors.js';
+import { makeInstance } from '../harness/instances.js';
+import { checkExpectations } from './expectations.js';
+import { propertiesOf, volumeFor } from './fixtures.js';
+import { StepFailure, describe, type InstanceState, type RunState } from './run-state.js';
+import type { BootStep, ErrorExpectation, Outcome, Step } from './schema.js';
+
+/** Runs every step of the run (for a fault_each variant: up to the faulted one, then `then`). */
+export async function runSteps(state: RunState): Promise<void> {
+  const { fault } = state.run;
+  const fe = state.scenario.faultEach;
+  let steps = state.scenario.steps;
+  if (fault && fe) {
+    const index = steps.findIndex((s) => s.label === fault.step);
+    const target = steps[index]!;
+    steps = [
+      ...steps.slice(0, index),
+      { ...target, outcome: { error: fe.error }, byCapability: {} },
+      ...fe.then,
+    ];
+  }
+  for (const step of steps) {
+    if (fault && step.label === fault.step) {
+      state.harness.faults.inject(fault.op, { times: 1 });
+    }
+    await runStep(state, step);
+  }
+  if (!fault && fe) checkFaultList(state, fe.step, fe.operations);
+}
+
+/** fault_each lists the operations by hand; this keeps the list true to what the step calls. */
+function checkFaultList(state: RunState, step: string, declared: string[]): void {
+  const called = [
+    ...new Set(state.recorder.entries.filter((e) => e.step === step).map((e) => e.op)),
+  ];
+  const missing = called.filter((op) => !declared.includes(op));
+  const extra = declared.filter((op) => !called.includes(op));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new StepFailure(
+      `fault_each.operations is out of date for step ${step}: it calls ${called.join(', ')}` +
+        (missing.length ? `; add ${missing.join(', ')}` : '') +
+        (extra.length ? `; remove ${extra.join(', ')}` : ''),
+    );
+  }
+}
+
+function outcomeOf(state: RunState, step: Step): Outcome {
+  let outcome = step.outcome;
+  for (const [cap, override] of Object.entries(step.byCapability)) {
+    if (state.capabilities.has(cap)) outcome = { ...outcome, ...override };
+  }
+  return outcome;
+}
+
+async function runStep(state: RunState, step: Step): Promise<void> {
+  const outcome = outcomeOf(state, step);
+  const action = step.action;
+  if (action.kind === 'concurrent') {
+    const settled = await Promise.all(
+      action.steps.map((sub, branch) =>
+        state.recorder
+          .within({ step: step.label, branch }, () => act(state, sub))
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+      ),
+    );
+    action.steps.forEach((sub, i) =>
+      checkError(state, sub, outcomeOf(state, sub).error, settled[i]),
+    );
+  } else {
+    const error = await state.recorder
+      .within({ step: step.label }, () => act(state, step))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    checkError(state, step, outcome.error, error);
+  }
+  if (outcome.expect) {
+    const problems = await checkExpectations(state, outcome.expect);
+    if (problems.length > 0) {
+      throw new StepFailure(`${step.label}: ${problems.join('; ')}`);
+    }
+  }
+}
+
+function checkError(
+  state: RunState,
+  step: Step,
+  expected: ErrorExpectation | undefined,
+  error: unknown,
+): void {
+  state.outcomes.push({
+    step: step.label,
+    outcome:
+      error === undefined
+        ? 'ok'
+        : state.normalise(isDriverError(error) ? `${error.code}: ${error.message}` : String(error)),
+  });
+  if (error === undefined) {
+    if (expected && !expected.optional) {
+      throw new StepFailure(
+        `${step.label}: expected an error${expectedText(expected)}, but the step succeeded`,
+      );
+    }
+    return;
+  }
+  if (!expected) {
+    throw new StepFailure(`${step.label}: the step failed: ${describe(error)}`);
+  }
+  const code = isDriverError(error) ? error.code : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  if (expected.code && expected.code !== code) {
+    throw new StepFailure(
+      `${step.label}: expected error code ${expected.code}, got ${code}: ${message}`,
+    );
+  }
+  if (expected.message && !message.includes(expected.message)) {
+    throw new StepFailure(
+      `${step.label}: expected the error message to contain "${expected.message}", got "${message}"`,
+    );
+  }
+  if (expected.messageRegex && !new RegExp(expected.messageRegex).test(message)) {
+    throw new StepFailure(
+      `${step.label}: expected the error message to match /${expected.messageRegex}/, got "${message}"`,
+    );
+  }
+}
+
+function expectedText(e: ErrorExpectation): string {
+  const parts = [
+    e.code,
+    e.message && `"${e.message}"`,
+    e.messageRegex && `/${e.messageRegex}/`,
+  ].filter(Boolean);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+async function act(state: RunState, step: Step): Promise<void> {
+  const action = step.action;
+  const driver = state.driver!;
+  switch (action.kind) {
+    case 'boot':
+      return boot(state, action);
+    case 'destroy': {
+      const inst = instance(state, action.instance, step);
+      return driver.destroy({}, inst.record, null, inst.bdi, action.destroyDisks);
+    }
+    case 'reboot': {
+      const inst = instance(state, action.instance, step);
+      return driver.reboot({}, inst.record, null, 'HARD', inst.bdi);
+    }
+    case 'restart_driver':
+      // A new process: only what Nova persists (the instance and its BDMs) survives.
+      for (const inst of state.instances.values()) {
+        inst.record = JSON.parse(JSON.stringify(inst.record)) as Record<string, unknown>;
+        inst.bdi = JSON.parse(JSON.stringify(inst.bdi)) as Record<string, unknown> | null;
+      }
+      state.driver = state.newDriver(state.host);
+      return;
+    case 'fault':
+      state.harness.faults.inject(action.at, {
+        times: action.times,
+        ...(action.match === undefined ? {} : { match: action.match }),
+        ...(action.error === undefined ? {} : { error: action.error }),
+      });
+      return;
+    case 'clear_faults':
+      state.harness.faults.clear();
+      return;
+    case 'concurrent':
+    case 'expect':
+      return;
+  }
+}
+
+function instance(state: RunState, name: string, step: Step): InstanceState {
+  const inst = state.instances.get(name);
+  if (!inst)
+    throw new StepFailure(`${step.path}: no instance "${name}" was booted before this step`);
+  return inst;
+}
+
+async function boot(state: RunState, step: BootStep): Promise<void> {
+  if (state.instances.has(step.instance)) {
+    throw new StepFailure(
+      `boot: instance "${step.instance}" already exists in this scenario; use another name`,
+    );
+  }
+  // The scenario's volumes are files: Cinder's connection_info for them is the file driver's.
+  const disks = await bootDisks(step.bdms, step.image ?? null, async (bdm) => ({
+    driver_volume_type: 'file',
+    data: { path: await volumeFor(state, step.instance, bdm) },
+  }));
+  const imageRef = disks.imageRef;
+  const properties = disks.rootVolume ? propertiesOf(state, disks.rootVolume) : {};
+  const record = makeInstance({ image_ref: imageRef });
+  const bdi = disks.blockDeviceInfo as Record<string, unknown> | null;
+  const image = imageRef === null ? undefined : state.scenario.images[imageRef];
+  const imageMeta: Record<string, unknown> = image
+    ? { id: imageRef, disk_format: image.format, properties: image.properties }
+    : { properties };
+  const inst: InstanceState = { name: step.instance, record, bdi, imageMeta };
+  state.instances.set(step.instance, inst);
+  state.replacements.set(String(record['uuid']), `<uuid:${step.instance}>`);
+  state.replacements.set(String(record['name']), `<name:${step.instance}>`);
+  await state.driver!.spawn({}, record, imageMeta, [], null, null, null, bdi, step.powerOn);
+}
