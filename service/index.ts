@@ -67,6 +67,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     records,
     driver: { ...options.driver, instancesPath },
     logger,
+    imageCache: backend.imageCache,
   });
   const server = createApiServer(apiRoutes(service, backend), logger);
   const listening = await listenApi(server, {

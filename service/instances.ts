@@ -59,6 +59,8 @@ export interface InstanceServiceOptions {
   /** Driver options shared by every instance; a spec's id_maps override uidMaps/gidMaps. */
   driver: Omit<LxcDriverOptions, 'logger'>;
   logger: Logger;
+  /** `<instances_path>/_base`, where a spec's image.path must point. */
+  imageCache?: string;
 }
 
 /**
@@ -91,7 +93,7 @@ export class InstanceService {
         createdAt: new Date().toISOString(),
       };
       await this.options.records.put(record);
-      const inputs = toNovaInputs(uuid, spec, record.systemMetadata);
+      const inputs = toNovaInputs(uuid, spec, record.systemMetadata, this.options.imageCache);
       this.options.logger.info('Spawning instance');
       try {
         await this.driverFor(spec).spawn(
@@ -239,13 +241,15 @@ export class InstanceService {
   private driverFor(spec: SpawnSpec): LxcDriver {
     const uid = spec.id_maps?.uid ?? this.options.driver.uidMaps ?? [];
     const gid = spec.id_maps?.gid ?? this.options.driver.gidMaps ?? [];
-    const key = JSON.stringify([uid, gid]);
+    const rootPartition = spec.root_partition?.policy ?? this.options.driver.rootPartition;
+    const key = JSON.stringify([uid, gid, rootPartition ?? null]);
     let driver = this.drivers.get(key);
     if (!driver) {
       driver = new LxcDriver(this.options.host, {
         ...this.options.driver,
         uidMaps: uid,
         gidMaps: gid,
+        ...(rootPartition === undefined ? {} : { rootPartition }),
         logger: this.options.logger,
       });
       this.drivers.set(key, driver);

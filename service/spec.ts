@@ -45,14 +45,21 @@ export const SpawnSpecSchema = z
     }),
     image: z
       .strictObject({
-        id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/, 'expected a Glance image id'),
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/, 'expected a Glance image id')
+          .nullish(),
         disk_format: text(32).nullish(),
+        /** The cached file, as the Nova side fetched it: must be `<instances_path>/_base/<id>`. */
+        path: devicePath.nullish(),
         properties: z.record(z.string().max(255), z.unknown()).default({}),
       })
       .nullish(),
     root_volume: volume.nullish(),
     volumes: z.array(volume).max(64).default([]),
     system_metadata: stringMap.default({}),
+    /** The Nova side's resolved choice; its policy stands in for the service's --root-partition. */
+    root_partition: z.strictObject({ policy: text(255), source: text(255).nullish() }).nullish(),
     id_maps: z
       .strictObject({
         uid: z.array(z.string().regex(ID_MAP, 'expected guest:host:count')).max(64).default([]),
@@ -61,6 +68,13 @@ export const SpawnSpecSchema = z
       .nullish(),
   })
   .superRefine((spec, ctx) => {
+    if (spec.image && !spec.root_volume && !spec.image.id) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['image', 'id'],
+        message: 'required to boot from an image (no root_volume)',
+      });
+    }
     if (!spec.image && !spec.root_volume) {
       ctx.addIssue({
         code: 'custom',

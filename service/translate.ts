@@ -22,8 +22,20 @@ export function toNovaInputs(
   uuid: string,
   spec: SpawnSpec,
   systemMetadata: Record<string, string>,
+  imageCache?: string,
 ): NovaInputs {
   if (spec.image && !spec.root_volume) {
+    const expected = imageCache === undefined ? undefined : `${imageCache}/${spec.image.id}`;
+    if (spec.image.path && expected !== undefined && spec.image.path !== expected) {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to spawn instance ${uuid}: image.path ${spec.image.path} is not in the service's image cache (${expected})`,
+        {
+          hint: "Start the service with --instances-path set to nova.conf's [DEFAULT]instances_path.",
+          details: { fields: ['image.path'] },
+        },
+      );
+    }
     const format = spec.image.disk_format;
     if (format && !BOOTABLE_FORMATS.has(format)) {
       throw new DriverError(
@@ -34,7 +46,7 @@ export function toNovaInputs(
     }
   }
   const imageMeta = {
-    ...(spec.image ? { id: spec.image.id } : {}),
+    ...(spec.image?.id ? { id: spec.image.id } : {}),
     ...(spec.image?.disk_format ? { disk_format: spec.image.disk_format } : {}),
     properties: spec.image?.properties ?? {},
   };

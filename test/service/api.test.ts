@@ -157,6 +157,11 @@ describe('nova-lxc service over a unix socket (sim backend)', () => {
       },
       1,
     ],
+    [
+      "the Nova side's root_partition (nova.conf)",
+      { root_partition: { policy: '2', source: 'nova.conf [nova_lxc] root_partition' } },
+      2,
+    ],
   ])('chooses the root partition by %s', async (_what, overrides, partition) => {
     const uuid = randomUUID();
     const view = await f.client.call<{ root: { partition: number } }>(
@@ -165,6 +170,33 @@ describe('nova-lxc service over a unix socket (sim backend)', () => {
       volumeSpec(await blockDevice(), overrides),
     );
     expect(view.root.partition).toBe(partition);
+    await f.client.call('DELETE', `/v1/instances/${uuid}`);
+  });
+
+  it("checks a cached image's path against the service's image cache", async () => {
+    await f.client.call('PUT', '/v1/sim/images/img-path', { spec: plainDisk() });
+    const wrong = await f.client.send<{ error: Record<string, unknown> }>(
+      'PUT',
+      `/v1/instances/${randomUUID()}`,
+      imageSpec('img-path', {
+        image: { id: 'img-path', disk_format: 'raw', path: '/srv/_base/img-path' },
+      }),
+    );
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error['message']).toContain('image.path /srv/_base/img-path');
+    const uuid = randomUUID();
+    const right = await f.client.send(
+      'PUT',
+      `/v1/instances/${uuid}`,
+      imageSpec('img-path', {
+        image: {
+          id: 'img-path',
+          disk_format: 'raw',
+          path: '/var/lib/nova/instances/_base/img-path',
+        },
+      }),
+    );
+    expect(right.status).toBe(201);
     await f.client.call('DELETE', `/v1/instances/${uuid}`);
   });
 
@@ -354,6 +386,11 @@ describe('errors of the nova-lxc service', () => {
       'a relative device path',
       { root_volume: { device_path: 'sdb', mount_device: '/dev/vda' } },
       'root_volume.device_path',
+    ],
+    [
+      'an image without an id and no root volume',
+      { root_volume: null, image: { id: null } },
+      'image.id: required',
     ],
     ['a bad id map', { id_maps: { uid: ['0:100000'] } }, 'id_maps.uid[0]'],
     [
