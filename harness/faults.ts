@@ -19,6 +19,13 @@ interface ActiveFault extends FaultOptions {
 /** Named faults (`<port>.<method>`, e.g. `hypervisor.start`) injected into a Host's ports. */
 export class Faults {
   private readonly active: ActiveFault[] = [];
+  /** How many port calls were checked so far: the index the next call gets. */
+  calls = 0;
+  /**
+   * Sees every port call (the volume connector's inner ones included) with its index before
+   * the named faults do, and may throw to fail it: the fault matrix fails call k this way.
+   */
+  gate: ((call: { name: string; args: unknown[]; index: number }) => void) | undefined;
 
   constructor(private readonly names: ReadonlySet<string>) {}
 
@@ -32,13 +39,16 @@ export class Faults {
     this.active.push({ ...options, name, fired: 0 });
   }
 
-  /** Removes every fault. */
+  /** Removes every fault and the gate. */
   clear(): void {
     this.active.length = 0;
+    this.gate = undefined;
   }
 
   /** Throws the error of the first armed fault matching this call, if any. */
   check(name: string, args: unknown[]): void {
+    const index = this.calls++;
+    this.gate?.({ name, args, index });
     const encoded = this.active.some((f) => f.match !== undefined) ? safeJson(args) : '';
     const fault = this.active.find(
       (f) =>
