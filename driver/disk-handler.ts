@@ -107,7 +107,14 @@ export class LxcDiskHandler {
         }
       }
       if (request.idMaps.uid.length > 0 || request.idMaps.gid.length > 0) {
-        await this.host.files.shiftIds(mountPoint, request.idMaps.uid, request.idMaps.gid);
+        // Idempotent (the port's contract): an already shifted tree is left alone, never shifted again.
+        const changed = await this.host.files.shiftIds(
+          mountPoint,
+          request.idMaps.uid,
+          request.idMaps.gid,
+        );
+        record.idShift = { uid: request.idMaps.uid, gid: request.idMaps.gid, changed };
+        save();
       }
       return record;
     } catch (error) {

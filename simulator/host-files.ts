@@ -1,45 +1,94 @@
 import { posix } from 'node:path';
-import { shiftId } from '../driver/core/id-shift.js';
-import { DriverError } from '../driver/errors.js';
-import type { FileKind, HostFiles, IdMap } from '../driver/ports/host-files.js';
-import { noSuchPath, type SimState } from './state.js';
+import { idShiftPlan } from '../driver/core/id-shift.js';
+import { DriverError, type ErrorCode } from '../driver/errors.js';
+import type { FileKind, FileOwner, HostFiles, IdMap } from '../driver/ports/host-files.js';
+import { NODE_ERRNO_TEXT, PathError, checkPathLength, errnoOf, type PathErrno } from './paths.js';
+import type { SimState } from './state.js';
 
 type Tree = ReturnType<SimState['resolveHostPath']>['tree'];
 
-/** Host files over the simulated host tree, seeing through mounted filesystems. */
+/** The DriverError code NodeHostFiles gives each errno (driver/adapters/system-files.ts fsError). */
+const ERRNO_CODES: Record<PathErrno, ErrorCode> = {
+  ENOENT: 'NotFound',
+  ENOTDIR: 'NotFound',
+  EEXIST: 'AlreadyExists',
+  ENOTEMPTY: 'AlreadyExists',
+  EACCES: 'FailedPrecondition',
+  ELOOP: 'InvalidInput',
+  ENAMETOOLONG: 'InvalidInput',
+  EISDIR: 'InvalidInput',
+};
+
+/** The error NodeHostFiles throws for a failed node:fs call: same code, same text. */
+export function simFsError(action: string, path: string, error: unknown, syscall: string) {
+  const errno = errnoOf(error);
+  if (!errno) return error;
+  const reason =
+    error instanceof PathError
+      ? error.message
+      : `${errno}: ${NODE_ERRNO_TEXT[errno]}, ${syscall} '${path}'`;
+  return new DriverError(ERRNO_CODES[errno], `Failed to ${action} ${path}: ${reason}`, {
+    cause: error,
+    details: { path, errno },
+  });
+}
+
+/** chown as the kernel does it on a regular file: setuid and setgid are cleared. */
+function kernelChown(tree: Tree, path: string, uid: number, gid: number): void {
+  const before = tree.lstatSync(path);
+  tree.lchownSync(path, uid, gid);
+  if (before.isFile() && Number(before.mode) & 0o6000) {
+    tree.chmodSync(path, Number(before.mode) & 0o1777);
+  }
+}
+
+/**
+ * Host files over the simulated host tree, seeing through mounted filesystems. It fails as
+ * NodeHostFiles does (node:fs's errno texts) and, like the kernel for root, reads and writes
+ * any file whatever its owner and mode (simulator/root-access.ts).
+ */
 export class SimulatedHostFiles implements HostFiles {
   constructor(private readonly state: SimState) {}
 
+  private at(action: string, path: string, syscall: string, followLast = true) {
+    try {
+      checkPathLength(path, syscall);
+      return this.state.resolveHostPath(path, followLast);
+    } catch (error) {
+      throw simFsError(action, path, error, syscall);
+    }
+  }
+
   async ensureDir(path: string): Promise<boolean> {
-    const { tree, rel } = this.state.resolveHostPath(path);
+    const { tree, rel } = this.at('create directory', path, 'mkdir');
     if (tree.existsSync(rel)) {
       if (!tree.statSync(rel).isDirectory()) {
         throw new DriverError(
           'AlreadyExists',
-          `Failed to create directory ${path}: a file is in the way`,
+          `Failed to create directory ${path}: EEXIST: file already exists, mkdir '${path}'`,
         );
       }
       return false;
     }
-    tree.mkdirSync(rel, { recursive: true });
+    try {
+      tree.mkdirSync(rel, { recursive: true });
+    } catch (error) {
+      throw simFsError('create directory', path, error, 'mkdir');
+    }
     return true;
   }
 
   async realpath(path: string): Promise<string> {
-    if (this.state.isBlockDevice(path)) {
-      return posix.resolve('/', path);
+    try {
+      return this.state.realpath(path);
+    } catch (error) {
+      throw simFsError('resolve', path, error, 'realpath');
     }
-    if (!(await this.exists(path))) {
-      throw noSuchPath('resolve', path);
-    }
-    return this.state.canonical(path);
   }
 
   async kind(path: string): Promise<FileKind | null> {
-    if (this.state.isBlockDevice(path)) {
-      return 'block-device';
-    }
-    const { tree, rel } = this.state.resolveHostPath(path);
+    const { tree, rel, real } = this.entry('check', path);
+    if (this.state.isBlockDevice(real)) return 'block-device';
     try {
       const stat = tree.lstatSync(rel);
       if (stat.isSymbolicLink()) return 'symlink';
@@ -50,34 +99,45 @@ export class SimulatedHostFiles implements HostFiles {
   }
 
   async exists(path: string): Promise<boolean> {
-    const { tree, rel } = this.state.resolveHostPath(path);
+    return (await this.kind(path)) !== null;
+  }
+
+  async owner(path: string): Promise<FileOwner | null> {
+    const { tree, rel } = this.entry('check', path);
     try {
-      tree.lstatSync(rel);
-      return true;
+      const stat = tree.lstatSync(rel);
+      return { uid: Number(stat.uid), gid: Number(stat.gid), mode: Number(stat.mode) & 0o7777 };
     } catch {
-      return false;
+      return null;
     }
   }
 
   async readFile(path: string): Promise<string> {
-    const { tree, rel } = this.state.resolveHostPath(path);
+    const { tree, rel } = this.at('read', path, 'open');
     try {
       return String(tree.readFileSync(rel, 'utf8'));
-    } catch {
-      throw noSuchPath('read file', path);
+    } catch (error) {
+      throw simFsError('read', path, error, 'open');
     }
   }
 
   async writeFile(path: string, content: string): Promise<void> {
-    const { tree, rel } = this.state.resolveHostPath(path);
-    if (!tree.existsSync(posix.dirname(rel))) {
-      throw noSuchPath('write file', path);
+    const { tree, rel } = this.at('write', path, 'open');
+    try {
+      tree.writeFileSync(rel, content);
+    } catch (error) {
+      throw simFsError('write', path, error, 'open');
     }
-    tree.writeFileSync(rel, content);
   }
 
   async removeTree(path: string): Promise<void> {
-    const normal = this.state.canonical(path);
+    // As NodeHostFiles: the canonical path, a final symlink followed.
+    let normal: string;
+    try {
+      normal = this.state.canonical(path);
+    } catch (error) {
+      throw simFsError('remove', path, error, 'rm');
+    }
     const below = this.state.hostMounts.find(
       (m) => m.target === normal || m.target.startsWith(normal + '/'),
     );
@@ -88,8 +148,8 @@ export class SimulatedHostFiles implements HostFiles {
         { hint: 'Unmount it first; removing across a mount would delete data on that filesystem.' },
       );
     }
-    const { tree, rel } = this.state.resolveHostPath(normal);
-    if (tree.existsSync(rel)) {
+    const { tree, rel } = this.state.resolveHostPath(normal, false);
+    if (tree.existsSync(rel) || isSymlink(tree, rel)) {
       tree.rmSync(rel, { recursive: true, force: true });
     }
     for (const disk of [...this.state.disks.keys()]) {
@@ -99,23 +159,49 @@ export class SimulatedHostFiles implements HostFiles {
     }
   }
 
-  async shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<void> {
-    const { tree, rel } = this.state.resolveHostPath(root);
-    if (!tree.existsSync(rel)) {
-      throw noSuchPath('shift ownership', root);
+  async shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<boolean> {
+    const { tree, rel } = this.at('shift ownership of', root, 'lstat');
+    let top;
+    try {
+      top = tree.lstatSync(rel);
+    } catch (error) {
+      throw simFsError('shift ownership of', root, error, 'lstat');
     }
-    walk(tree, rel, (path) => {
+    const plan = idShiftPlan(uidMaps, gidMaps);
+    if (plan.isShifted(Number(top.uid), Number(top.gid))) return false;
+    const shift = (path: string): void => {
       const stat = tree.lstatSync(path);
-      tree.lchownSync(path, shiftId(Number(stat.uid), uidMaps), shiftId(Number(stat.gid), gidMaps));
-    });
+      const uid = plan.uid(Number(stat.uid));
+      const gid = plan.gid(Number(stat.gid));
+      if (uid === Number(stat.uid) && gid === Number(stat.gid)) return;
+      kernelChown(tree, path, uid, gid);
+      if (!stat.isSymbolicLink()) tree.chmodSync(path, Number(stat.mode) & 0o7777);
+    };
+    walkBelow(tree, rel, shift);
+    shift(rel); // last: the root's owner says the tree is done
+    return true;
+  }
+
+  /** The tree and canonical path of the entry `path` names (symlinks not followed). */
+  private entry(action: string, path: string) {
+    const { tree, rel } = this.at(action, path, 'lstat', false);
+    return { tree, rel, real: this.state.entryPath(path) };
   }
 }
 
-function walk(tree: Tree, path: string, visit: (path: string) => void): void {
-  visit(path);
-  if (tree.lstatSync(path).isDirectory()) {
-    for (const name of tree.readdirSync(path) as string[]) {
-      walk(tree, posix.join(path, name), visit);
-    }
+function isSymlink(tree: Tree, path: string): boolean {
+  try {
+    return tree.lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function walkBelow(tree: Tree, path: string, visit: (path: string) => void): void {
+  if (!tree.lstatSync(path).isDirectory()) return;
+  for (const name of tree.readdirSync(path) as string[]) {
+    const child = posix.join(path, name);
+    visit(child);
+    walkBelow(tree, child, visit);
   }
 }

@@ -47,6 +47,7 @@ import { DriverError } from '../driver/errors.js';
 import type { LoopDevice } from '../driver/ports/block-devices.js';
 import type { DomainState } from '../driver/ports/hypervisor.js';
 import type { LxcDomainSpec } from '../driver/core/domain-xml.js';
+import { MAX_SYMLINKS, PathError, checkPathLength } from './paths.js';
 import { qcow2Header } from './qcow2-header.js';
 import { SparseDisk } from './sparse-disk.js';
 
@@ -225,6 +226,12 @@ export class SimState {
 
   /** Which bytes a path reaches: a disk, or a loop or nbd device over one (recursively). */
   view(path: string): ByteView | undefined {
+    const exact = this.disks.get(path) ?? this.loopAt(path);
+    if (!exact && !this.nbd.some((n) => n?.device === path)) {
+      // A symlink (a /dev/disk/by-id name, a link to an image) reaches what it points to.
+      const real = this.canonicalOrNull(path);
+      if (real !== null && real !== path) return this.view(real);
+    }
     const disk = this.disks.get(path);
     if (disk) {
       return { disk, base: 0, length: disk.content.size, raw: disk.format === 'raw' };
@@ -262,11 +269,22 @@ export class SimState {
 
   /** Whether `path` is a block device node: a disk device, or an attached loop or nbd device. */
   isBlockDevice(path: string): boolean {
-    return (
-      this.disks.get(path)?.kind === 'block' ||
-      this.loopAt(path) !== undefined ||
-      this.nbd.some((n) => n?.device === path)
-    );
+    if (this.isDeviceAt(path)) return true;
+    const real = this.canonicalOrNull(path);
+    return real !== null && real !== path && this.isDeviceAt(real);
+  }
+
+  private isDeviceAt(path: string): boolean {
+    return this.disks.get(path)?.kind === 'block' || this.isDeviceNode(path);
+  }
+
+  /** The canonical path, or null when the lookup itself fails (too long, a loop, ENOTDIR). */
+  canonicalOrNull(path: string): string | null {
+    try {
+      return this.canonical(path);
+    } catch {
+      return null;
+    }
   }
 
   /** The attached loop device `/dev/loopN`, found by its number (no scan of the table). */
@@ -309,21 +327,100 @@ export class SimState {
   }
 
   /**
-   * The canonical form of a host path, symlinks in the host tree resolved, as the kernel
-   * records mount points (symlinks inside mounted filesystems are not modelled).
+   * The canonical form of a host path, symlinks resolved component by component as the kernel
+   * does (also inside mounted filesystems, and to loop and nbd devices, so `/dev/disk/by-id`
+   * style links work); a missing tail keeps its names, as `realpath -m` does. ENAMETOOLONG,
+   * ELOOP and ENOTDIR throw a PathError.
    */
-  canonical(path: string): string {
-    const normal = posix.resolve('/', path);
-    return this.matchMount(normal) ? normal : this.hostRealpath(normal);
+  canonical(path: string, syscall = 'lstat'): string {
+    return this.lookup(path, false, syscall);
   }
 
-  /** Resolves a host path to the file tree that holds it (a mounted filesystem or the host's own). */
-  resolveHostPath(path: string): {
+  /** Like canonical, but every component must exist (realpath(3)): ENOENT otherwise. */
+  realpath(path: string): string {
+    return this.lookup(path, true, 'realpath');
+  }
+
+  private lookup(path: string, strict: boolean, syscall: string): string {
+    checkPathLength(path, syscall);
+    const pending = posix.resolve('/', path).split('/').filter(Boolean);
+    const done: string[] = [];
+    let hops = 0;
+    while (pending.length > 0) {
+      const name = pending.shift()!;
+      if (name === '.') continue;
+      if (name === '..') {
+        done.pop();
+        continue;
+      }
+      const candidate = `/${[...done, name].join('/')}`;
+      const kind = this.entryKind(candidate);
+      if (kind === null) {
+        if (strict) throw new PathError('ENOENT', syscall, path);
+        return posix.resolve(candidate, ...pending);
+      }
+      if (kind.symlink !== undefined) {
+        if (++hops > MAX_SYMLINKS) throw new PathError('ELOOP', syscall, path);
+        const target = kind.symlink.split('/').filter(Boolean);
+        if (kind.symlink.startsWith('/')) done.length = 0;
+        pending.unshift(...target);
+        continue;
+      }
+      if (!kind.directory && pending.some((p) => p !== '.' && p !== '')) {
+        throw new PathError('ENOTDIR', syscall, path);
+      }
+      done.push(name);
+    }
+    return `/${done.join('/')}`;
+  }
+
+  /** What one canonical-prefix path is: null when absent; devices count as files. */
+  private entryKind(normal: string): { directory: boolean; symlink?: string } | null {
+    if (this.disks.get(normal)?.kind === 'block' || this.isDeviceNode(normal)) {
+      return { directory: false };
+    }
+    const best = this.matchMount(normal);
+    const tree = best ? best.fs.tree : this.host;
+    const rel = best ? normal.slice(best.target.length) || '/' : normal;
+    try {
+      const stat = tree.lstatSync(rel);
+      if (stat.isSymbolicLink())
+        return { directory: false, symlink: String(tree.readlinkSync(rel)) };
+      return { directory: stat.isDirectory() };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Whether `path` is an attached loop or nbd device node. */
+  private isDeviceNode(path: string): boolean {
+    return this.loopAt(path) !== undefined || this.nbd.some((n) => n?.device === path);
+  }
+
+  /**
+   * The canonical path of the entry `path` names, its last component not followed (lstat's
+   * view): a symlink stays a symlink.
+   */
+  entryPath(path: string, syscall = 'lstat'): string {
+    const normal = posix.resolve('/', path);
+    if (normal === '/') return '/';
+    checkPathLength(path, syscall);
+    return posix.join(this.canonical(posix.dirname(normal), syscall), posix.basename(normal));
+  }
+
+  /**
+   * Resolves a host path to the file tree that holds it (a mounted filesystem or the host's
+   * own); `followLast: false` names a symlink itself rather than its target.
+   */
+  resolveHostPath(
+    path: string,
+    followLast = true,
+  ): {
     tree: Tree;
     rel: string;
     mount?: SimMount;
   } {
-    const normal = this.canonical(path);
+    const normal = followLast ? this.canonical(path) : this.entryPath(path);
     const best = this.matchMount(normal);
     if (!best) {
       return { tree: this.host, rel: normal };
@@ -344,16 +441,6 @@ export class SimState {
       }
     }
     return best;
-  }
-
-  /** realpath in the host tree; a missing tail keeps its names, as `realpath -m` does. */
-  private hostRealpath(normal: string): string {
-    try {
-      return String(this.host.realpathSync(normal));
-    } catch {
-      if (normal === '/') return '/';
-      return posix.join(this.hostRealpath(posix.dirname(normal)), posix.basename(normal));
-    }
   }
 
   /** A JSON-able snapshot of the whole host, for failure dumps and bug reports. */

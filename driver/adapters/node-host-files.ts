@@ -1,21 +1,13 @@
-import { lchown, lstat, mkdir, opendir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, opendir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DriverError } from '../errors.js';
-import type { FileKind, HostFiles, IdMap } from '../ports/host-files.js';
+import { idShiftPlan } from '../core/id-shift.js';
+import type { FileKind, FileOwner, HostFiles, IdMap } from '../ports/host-files.js';
 import { SELF_MOUNTINFO } from './linux-mounts.js';
 import { parseMountinfo } from './parse-mountinfo.js';
 import { fsError, type SystemFiles } from './system-files.js';
 
-/** The id an unmapped owner becomes, as in Nova's idmapshift. */
-export const NOBODY_ID = 65534;
-
-/** Maps one id through the maps (first match wins); unmapped ids become nobody. */
-export function shiftId(id: number, maps: readonly IdMap[]): number {
-  const map = maps.find(
-    (candidate) => id >= candidate.start && id < candidate.start + candidate.count,
-  );
-  return map ? map.target + (id - map.start) : NOBODY_ID;
-}
+export { NOBODY_ID, shiftId } from '../core/id-shift.js';
 
 /** HostFiles over node:fs/promises; mount points come from /proc/self/mountinfo. */
 export class NodeHostFiles implements HostFiles {
@@ -23,9 +15,8 @@ export class NodeHostFiles implements HostFiles {
 
   async ensureDir(path: string): Promise<boolean> {
     try {
-      const existed = await this.exists(path);
-      await mkdir(path, { recursive: true });
-      return !existed;
+      // mkdir -p names the first directory it made, or nothing when `path` was there already.
+      return (await mkdir(path, { recursive: true })) !== undefined;
     } catch (error) {
       throw fsError('create directory', path, error);
     }
@@ -89,12 +80,36 @@ export class NodeHostFiles implements HostFiles {
     }
   }
 
-  async shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<void> {
-    // Like Nova's idmapshift.shift_dir: the root, then every entry below it, symlinks not followed.
+  async owner(path: string): Promise<FileOwner | null> {
+    try {
+      const info = await lstat(path);
+      return { uid: info.uid, gid: info.gid, mode: info.mode & 0o7777 };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw fsError('check', path, error);
+    }
+  }
+
+  async shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<boolean> {
+    const plan = idShiftPlan(uidMaps, gidMaps);
+    let top;
+    try {
+      top = await lstat(root);
+    } catch (error) {
+      throw fsError('shift ownership of', root, error);
+    }
+    if (plan.isShifted(top.uid, top.gid)) return false;
+    // Like Nova's idmapshift.shift_dir, symlinks not followed; but the root goes last, so its
+    // owner says the whole tree is done.
     const shift = async (path: string): Promise<void> => {
       try {
         const info = await lstat(path);
-        await lchown(path, shiftId(info.uid, uidMaps), shiftId(info.gid, gidMaps));
+        const uid = plan.uid(info.uid);
+        const gid = plan.gid(info.gid);
+        if (uid === info.uid && gid === info.gid) return;
+        await lchown(path, uid, gid);
+        // chown clears setuid and setgid (/bin/su 4755 became 755): put the mode back.
+        if (!info.isSymbolicLink() && info.mode & 0o7000) await chmod(path, info.mode & 0o7777);
       } catch (error) {
         throw fsError('change owner of', path, error);
       }
@@ -112,7 +127,8 @@ export class NodeHostFiles implements HostFiles {
         if (entry.isDirectory()) await walk(path);
       }
     };
-    await shift(root);
     await walk(root);
+    await shift(root);
+    return true;
   }
 }

@@ -46,7 +46,10 @@ export function fsError(action: string, path: string, error: unknown): DriverErr
           ? 'AlreadyExists'
           : errno === 'EACCES' || errno === 'EPERM'
             ? 'FailedPrecondition'
-            : 'Internal';
+            : // A path the kernel cannot take (too long, a symlink loop, a directory as a file).
+              errno === 'ENAMETOOLONG' || errno === 'ELOOP' || errno === 'EISDIR'
+              ? 'InvalidInput'
+              : 'Internal';
   const reason = (error as Error | undefined)?.message ?? String(error);
   return new DriverError(code, `Failed to ${action} ${path}: ${reason}`, {
     cause: error,

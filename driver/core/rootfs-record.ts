@@ -1,4 +1,5 @@
 import type { LoopDevice } from '../ports/block-devices.js';
+import type { IdMap } from '../ports/host-files.js';
 import type { NbdConnection } from '../ports/nbd.js';
 
 /** The system_metadata key Nova uses for the mounted rootfs device. */
@@ -28,6 +29,11 @@ export interface RootfsRecord {
   fstype?: string;
   /** Partition number used, or null for the whole device. */
   partition?: number | null;
+  /**
+   * The owner shift of the mounted tree, once done: `changed` false when the tree was already
+   * shifted (a hard reboot, or a volume another instance booted first) and was left alone.
+   */
+  idShift?: { uid: IdMap[]; gid: IdMap[]; changed: boolean };
 }
 
 /** Reads the record from system_metadata; a malformed one is treated as absent (never guessed at). */

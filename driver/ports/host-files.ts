@@ -32,10 +32,21 @@ export interface HostFiles {
   removeTree(path: string): Promise<void>;
 
   /**
-   * Shifts the owner of every entry under `root` by the id maps (`guest:host:count`), the way
-   * Nova's idmapshift does, so a user-namespaced container owns its rootfs.
+   * The owner ids and permission bits (setuid, setgid and sticky included) of `path`, symlinks
+   * not followed, or null when it does not exist. Safe to repeat.
    */
-  shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<void>;
+  owner(path: string): Promise<FileOwner | null>;
+
+  /**
+   * Shifts the owner of every entry under `root` by the id maps (`guest:host:count`), the way
+   * Nova's idmapshift does, so a user-namespaced container owns its rootfs. Symlinks are not
+   * followed. Permission bits are kept, setuid and setgid included (the kernel clears them on
+   * chown; they are restored). Idempotent: a tree whose root is already owned by the shifted
+   * root ids is left alone and false is returned; the root is shifted last, so a shift cut
+   * short is finished by the next call, which keeps ids already in a host range. Resolves true
+   * when it changed owners. NotFound when `root` is missing.
+   */
+  shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<boolean>;
 }
 
 /** The kinds of filesystem entry the driver distinguishes. */
@@ -46,4 +57,11 @@ export interface IdMap {
   start: number;
   target: number;
   count: number;
+}
+
+/** Who owns a path, and its permission bits (`mode & 0o7777`). */
+export interface FileOwner {
+  uid: number;
+  gid: number;
+  mode: number;
 }
