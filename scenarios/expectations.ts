@@ -5,7 +5,76 @@
 import { PowerState } from '../driver/driver.js';
 import { hasCode } from '../driver/errors.js';
 import type { RunState } from './run-state.js';
-import type { AttachedExpectation, Expectations } from './schema.js';
+import { createHash } from 'node:crypto';
+import { XMLParser } from 'fast-xml-parser';
+import type { AttachedExpectation, DiskBytesExpectation, Expectations } from './schema.js';
+
+const DOMAIN_XML = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  parseTagValue: false,
+  parseAttributeValue: false,
+});
+
+/** A region of a volume file, compared by hash or as all zeros. */
+async function checkDiskBytes(state: RunState, region: DiskBytesExpectation): Promise<string[]> {
+  const path = state.volumes.get(region.volume);
+  const what = `bytes ${region.offset}-${region.offset + region.length - 1} of volume ${region.volume}`;
+  if (path === undefined) return [`${what}: the volume was never made`];
+  const bytes = await state.observer.host.blockDevices.read(path, region.offset, region.length);
+  if (bytes.length !== region.length) return [`${what}: the volume ends after ${bytes.length}`];
+  if (region.zero) {
+    const at = bytes.findIndex((b) => b !== 0);
+    return at < 0 ? [] : [`${what}: expected zeros, byte ${region.offset + at} is ${bytes[at]}`];
+  }
+  const hash = createHash('sha256').update(bytes).digest('hex');
+  return hash === region.sha256 ? [] : [`${what}: expected sha256 ${region.sha256}, got ${hash}`];
+}
+
+/** The XML the driver last gave hypervisor.define for an instance's domain. */
+function definedXml(state: RunState, name: string): string | undefined {
+  const domain = state.instances.get(name)?.record['name'];
+  const defined = state.recorder.entries
+    .filter((e) => e.op === 'hypervisor.define' && e.error === undefined)
+    .map((e) => String(e.args[0]))
+    .filter((xml) => xml.includes(`<name>${String(domain)}</name>`));
+  return defined.at(-1);
+}
+
+/**
+ * Where `actual` does not contain `expected`: every key of a mapping must be there with a
+ * matching value, every item of a list must match some item (one element stands for a list of
+ * one), scalars compare as text.
+ */
+function subsetDifferences(expected: unknown, actual: unknown, at: string): string[] {
+  if (expected === null || typeof expected !== 'object') {
+    const text = (v: unknown) => (v === undefined ? undefined : String(v));
+    const got = Array.isArray(actual) ? actual.map(text) : [text(actual)];
+    return got.includes(text(expected))
+      ? []
+      : [`${at}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`];
+  }
+  if (Array.isArray(expected)) {
+    const items = Array.isArray(actual) ? actual : [actual];
+    return expected.flatMap((item, i) =>
+      items.some((a) => subsetDifferences(item, a, at).length === 0)
+        ? []
+        : [`${at}[${i}]: no element matches ${JSON.stringify(item)}`],
+    );
+  }
+  const candidates = Array.isArray(actual) ? actual : [actual];
+  const failures = candidates.map((candidate) =>
+    Object.entries(expected).flatMap(([key, value]) => {
+      const inner =
+        candidate !== null && typeof candidate === 'object'
+          ? (candidate as Record<string, unknown>)[key]
+          : undefined;
+      if (inner === undefined) return [`${at}.${key}: missing`];
+      return subsetDifferences(value, inner, `${at}.${key}`);
+    }),
+  );
+  return failures.some((f) => f.length === 0) ? [] : (failures[0] ?? [`${at}: missing`]);
+}
 
 /** Names of devices and files the scenario made. */
 const OURS = /^(volume|disk|nbd):/;
@@ -27,11 +96,10 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
   }
   for (const [name, root] of Object.entries(exp.root ?? {})) {
     const actual = await rootOf(state, name);
-    const shown = actual && {
-      source: actual.source,
-      ...(root.partition === undefined ? {} : { partition: actual.partition }),
-      ...(root.fstype === undefined ? {} : { fstype: actual.fstype }),
-    };
+    // Only what the expectation names, in its order, so the comparison reads the same way.
+    const shown =
+      actual &&
+      Object.fromEntries(Object.keys(root).map((k) => [k, actual[k as keyof typeof actual]]));
     want(`root of ${name}`, root, shown);
   }
   for (const [name, files] of Object.entries(exp.files ?? {})) {
@@ -77,6 +145,18 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
   if (exp.domains) {
     want('defined domains', [...exp.domains].sort(), await domains(state));
   }
+  for (const region of exp.diskBytes ?? []) {
+    problems.push(...(await checkDiskBytes(state, region)));
+  }
+  for (const [name, subset] of Object.entries(exp.domainXml ?? {})) {
+    const xml = definedXml(state, name);
+    if (xml === undefined) {
+      problems.push(`domain XML of ${name}: the driver never defined a domain for it`);
+      continue;
+    }
+    const differences = subsetDifferences(subset, DOMAIN_XML.parse(xml), 'domain XML of ' + name);
+    problems.push(...differences.slice(0, 3));
+  }
   if (exp.clean) {
     const left = await leftovers(state);
     if (left.length > 0) problems.push(`expected nothing left behind, found ${left.join(', ')}`);
@@ -99,18 +179,28 @@ async function stateOf(state: RunState, name: string): Promise<string> {
 async function rootOf(
   state: RunState,
   name: string,
-): Promise<{ source: string; partition: number | null; fstype: string } | null> {
+): Promise<{
+  source: string;
+  partition: number | null;
+  fstype: string;
+  offset: number;
+  sizeLimit: number;
+} | null> {
   const inst = state.instances.get(name);
   if (!inst) return null;
   const root = await state.observer.containerRoot(String(inst.record['name']));
   if (!root) return null;
   const loop = await state.observer.loop(root.source);
-  if (!loop)
-    return { source: await state.nameOfDevice(root.source), partition: null, fstype: root.fstype };
+  const fstype = root.fstype;
+  if (!loop) {
+    const source = await state.nameOfDevice(root.source);
+    return { source, partition: null, fstype, offset: 0, sizeLimit: 0 };
+  }
   const source = await state.nameOfDevice(loop.backingFile);
-  if (loop.offset === 0 && loop.sizeLimit === 0)
-    return { source, partition: null, fstype: root.fstype };
-  return { source, partition: await state.observer.partitionAt(loop), fstype: root.fstype };
+  const { offset, sizeLimit } = loop;
+  if (offset === 0 && sizeLimit === 0)
+    return { source, partition: null, fstype, offset, sizeLimit };
+  return { source, partition: await state.observer.partitionAt(loop), fstype, offset, sizeLimit };
 }
 
 async function readInContainer(

@@ -15,6 +15,11 @@ export async function prepareFixtures(state: RunState): Promise<void> {
     : harness.instancesPath;
   await bare.files.ensureDir(state.instancesPath);
   replacements.set(state.instancesPath, '<instances>');
+  if (scenario.host.instancesPathSymlink) {
+    // nova.conf names a symlink; the driver resolves it, the checks look at the real folder.
+    state.driverInstancesPath = await harness.makeSymlink(state.instancesPath, 'instances-link');
+    replacements.set(state.driverInstancesPath, '<instances-link>');
+  }
   for (const [name, volume] of Object.entries(scenario.volumes)) {
     const path = await harness.makeDiskFile(volume.disk, `vol-${name}`);
     state.volumes.set(name, path);

@@ -61,8 +61,9 @@ function checkOutcome(r: Reader, outcome: Outcome, path: string, booted: Set<str
 /** Each instance an expectation names, with its path. */
 function instancesIn(e: Expectations, path: string): [string, string][] {
   const out: [string, string][] = [];
-  for (const key of ['state', 'root', 'files'] as const) {
-    for (const name of Object.keys(e[key] ?? {})) out.push([name, `${path}.${key}.${name}`]);
+  const keys = { state: 'state', root: 'root', files: 'files', domainXml: 'domain_xml' } as const;
+  for (const [key, yaml] of Object.entries(keys) as [keyof typeof keys, string][]) {
+    for (const name of Object.keys(e[key] ?? {})) out.push([name, `${path}.${yaml}.${name}`]);
   }
   (e.domains ?? []).forEach((name, i) => out.push([name, `${path}.domains[${i}]`]));
   (e.hostMounts ?? []).forEach((mount, i) => {

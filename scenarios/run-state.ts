@@ -57,7 +57,11 @@ export class RunState {
   readonly replacements = new Map<string, string>();
   readonly capabilities: Set<string>;
   instancesPath = '';
+  /** What the driver is given as instances_path when it differs (a symlink to instancesPath). */
+  driverInstancesPath: string | undefined;
   driver: LxcDriver | undefined;
+  /** Loop devices host actions attached behind the driver's back; teardown detaches them. */
+  readonly outOfBandLoops = new Set<string>();
 
   constructor(
     readonly run: ScenarioRun,
@@ -84,7 +88,7 @@ export class RunState {
   private driverOptions(): LxcDriverOptions {
     const h = this.scenario.host;
     return {
-      instancesPath: this.instancesPath,
+      instancesPath: this.driverInstancesPath ?? this.instancesPath,
       ...(h.uidMaps ? { uidMaps: h.uidMaps } : {}),
       ...(h.gidMaps ? { gidMaps: h.gidMaps } : {}),
       ...(h.imagesType ? { imagesType: h.imagesType } : {}),
@@ -93,6 +97,8 @@ export class RunState {
       ...(h.hostArch ? { hostArch: h.hostArch } : {}),
       // The simulator's clock is instant; a real stop takes a moment, never 30 s in a scenario.
       destroyTimeoutMs: 20_000,
+      // A busybox init ignores the shutdown request; do not wait Nova's 120 s for it.
+      softRebootTimeoutMs: 2_000,
     };
   }
 

@@ -86,6 +86,11 @@ export async function runScenario(run: ScenarioRun, options: RunOptions): Promis
 async function teardown(state: RunState): Promise<string | undefined> {
   state.harness.faults.clear();
   const problems: string[] = [];
+  for (const device of state.outOfBandLoops) {
+    await state.observer.host.blockDevices.detachLoop(device).catch((e: unknown) => {
+      problems.push(`teardown could not detach the host action's ${device}: ${describe(e)}`);
+    });
+  }
   if (state.driver) {
     const driver = state.newDriver(state.observer.host);
     for (const inst of state.instances.values()) {

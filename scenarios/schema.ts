@@ -26,6 +26,8 @@ export interface HostOptions extends Pick<
 > {
   /** A directory below the harness's instances path (the real host decides where that is). */
   instancesSubdir?: string;
+  /** instances_path is a symlink to the real directory, as operators often have it. */
+  instancesPathSymlink?: boolean;
 }
 
 /** A Glance image the scenario caches on the host. */
@@ -47,6 +49,8 @@ export interface VolumeDecl {
 export interface BootStep {
   kind: 'boot';
   instance: string;
+  /** Boot the same instance (name and uuid) again, as Nova retries after a failed spawn. */
+  retry: boolean;
   image?: string;
   bdms: BdmV2[];
   powerOn: boolean;
@@ -56,7 +60,11 @@ export interface BootStep {
 export type StepAction =
   | BootStep
   | { kind: 'destroy'; instance: string; destroyDisks: boolean }
-  | { kind: 'reboot'; instance: string }
+  | { kind: 'reboot'; instance: string; type: 'HARD' | 'SOFT' }
+  | { kind: 'power_off'; instance: string; timeoutMs: number }
+  | { kind: 'power_on'; instance: string }
+  | { kind: 'wait'; ms: number }
+  | HostAction
   | { kind: 'restart_driver' }
   | {
       kind: 'fault';
@@ -68,6 +76,16 @@ export type StepAction =
   | { kind: 'clear_faults' }
   | { kind: 'concurrent'; steps: Step[] }
   | { kind: 'expect' };
+
+/**
+ * Something that happens on the host behind the driver's back, through the bare ports (no
+ * fault, no trace): the domain stopped (`virsh destroy`), another process attaching a volume's
+ * file to a loop device (a squatter, or a holder) or detaching one.
+ */
+export type HostAction =
+  | { kind: 'stop_domain'; instance: string }
+  | { kind: 'attach_loop'; volume: string }
+  | { kind: 'detach_loop'; volume: string };
 
 /** What a failing step must have thrown. */
 export interface ErrorExpectation {
@@ -93,6 +111,18 @@ export interface RootExpectation {
   source: string;
   partition?: number | null;
   fstype?: string;
+  /** Byte offset and size limit of the loop device that backs the root (0 = whole file). */
+  offset?: number;
+  sizeLimit?: number;
+}
+
+/** Bytes of a region of a volume file, by SHA-256 or as all zeros. */
+export interface DiskBytesExpectation {
+  volume: string;
+  offset: number;
+  length: number;
+  sha256?: string;
+  zero?: boolean;
 }
 
 /** A file on a volume, read from the volume file without attaching anything. */
@@ -113,6 +143,9 @@ export interface Expectations {
   attached?: AttachedExpectation[];
   domains?: string[];
   clean?: boolean;
+  diskBytes?: DiskBytesExpectation[];
+  /** Per instance: a subset of the domain XML the driver last defined, as fast-xml-parser reads it. */
+  domainXml?: Record<string, unknown>;
 }
 
 /** The outcome a step must have on a host with (or without) a capability. */
@@ -131,6 +164,8 @@ export interface Step {
   outcome: Outcome;
   /** Overrides of `outcome` by host capability: `nbd`, `no_nbd`, `qcow2`, `no_qcow2`. */
   byCapability: Record<string, Outcome>;
+  /** The longest the step may take on the host's clock (simulated time on the simulator). */
+  withinMs?: number;
 }
 
 /** A fault at each port operation a step calls: one extra run per operation. */
@@ -374,8 +409,16 @@ function parseHost(r: Reader, value: unknown): HostOptions {
     'use_cow_images',
     'root_partition',
     'host_arch',
+    'instances_path_symlink',
+    'virt_type',
   ]);
   const out: HostOptions = {};
+  if (h['virt_type'] !== undefined) {
+    r.oneOf(h['virt_type'], 'host.virt_type', ['lxc'], ' (nova-lxc is the LXC driver)');
+  }
+  if (h['instances_path_symlink'] !== undefined) {
+    out.instancesPathSymlink = r.bool(h['instances_path_symlink'], 'host.instances_path_symlink');
+  }
   if (h['instances_path'] !== undefined) {
     const sub = r.string(h['instances_path'], 'host.instances_path');
     if (sub.startsWith('/') || sub.split('/').includes('..')) {
@@ -385,7 +428,9 @@ function parseHost(r: Reader, value: unknown): HostOptions {
   }
   for (const key of ['uid_maps', 'gid_maps'] as const) {
     if (h[key] === undefined) continue;
-    const maps = r.list(h[key], `host.${key}`).map((m, i) => {
+    // As nova.conf has it, pasted: `uid_maps = 0:100000:65536` or a comma list.
+    const value = typeof h[key] === 'string' ? h[key].split(',').map((m) => m.trim()) : h[key];
+    const maps = r.list(value, `host.${key}`).map((m, i) => {
       const text = r.string(m, `host.${key}[${i}]`);
       if (!/^\d+:\d+:\d+$/.test(text)) r.fail(`host.${key}[${i}]`, '"guest:host:count"', text);
       return text;
@@ -562,6 +607,10 @@ const ACTIONS = [
   'boot',
   'destroy',
   'reboot',
+  'power_off',
+  'power_on',
+  'wait',
+  'host_action',
   'restart_driver',
   'fault',
   'clear_faults',
@@ -571,7 +620,7 @@ const ACTIONS = [
 
 function parseStep(ctx: StepContext, value: unknown, path: string): Step {
   const { r } = ctx;
-  const s = r.dict(value, path, [...ACTIONS, 'id', 'error', 'by_capability']);
+  const s = r.dict(value, path, [...ACTIONS, 'id', 'error', 'by_capability', 'within_ms']);
   const actions = ACTIONS.filter((a) => s[a] !== undefined && a !== 'expect');
   if (actions.length > 1) {
     r.fail(path, 'one action per step', actions.join(' and '));
@@ -604,7 +653,16 @@ function parseStep(ctx: StepContext, value: unknown, path: string): Step {
       };
     }
   }
-  return { label, path, action, outcome, byCapability };
+  return {
+    label,
+    path,
+    action,
+    outcome,
+    byCapability,
+    ...(s['within_ms'] === undefined
+      ? {}
+      : { withinMs: r.int(s['within_ms'], `${path}.within_ms`) }),
+  };
 }
 
 function instanceName(r: Reader, value: unknown, path: string): string {
@@ -638,11 +696,47 @@ function parseAction(
       };
     }
     case 'reboot': {
-      if (typeof value === 'string') return { kind, instance: instanceName(r, value, path) };
+      if (typeof value === 'string')
+        return { kind, instance: instanceName(r, value, path), type: 'HARD' };
       const d = r.dict(value, path, ['instance', 'type']);
-      if (d['type'] !== undefined && d['type'] !== 'hard')
-        r.fail(`${path}.type`, 'hard (the only reboot LXC has)', d['type']);
-      return { kind, instance: instanceName(r, d['instance'], `${path}.instance`) };
+      const type =
+        d['type'] === undefined ? 'hard' : r.oneOf(d['type'], `${path}.type`, ['hard', 'soft']);
+      return {
+        kind,
+        instance: instanceName(r, d['instance'], `${path}.instance`),
+        type: type === 'soft' ? 'SOFT' : 'HARD',
+      };
+    }
+    case 'power_off': {
+      if (typeof value === 'string')
+        return { kind, instance: instanceName(r, value, path), timeoutMs: 0 };
+      const d = r.dict(value, path, ['instance', 'timeout_ms']);
+      return {
+        kind,
+        instance: instanceName(r, d['instance'], `${path}.instance`),
+        timeoutMs: d['timeout_ms'] === undefined ? 0 : r.int(d['timeout_ms'], `${path}.timeout_ms`),
+      };
+    }
+    case 'power_on':
+      return { kind, instance: instanceName(r, value, path) };
+    case 'wait': {
+      const d = r.dict(value, path, ['ms']);
+      return { kind, ms: r.int(d['ms'], `${path}.ms`) };
+    }
+    case 'host_action': {
+      const d = r.dict(value, path, ['stop_domain', 'attach_loop', 'detach_loop']);
+      const keys = Object.keys(d);
+      if (keys.length !== 1)
+        r.fail(path, 'exactly one of stop_domain, attach_loop, detach_loop', keys.join(', '));
+      if (d['stop_domain'] !== undefined)
+        return {
+          kind: 'stop_domain',
+          instance: instanceName(r, d['stop_domain'], `${path}.stop_domain`),
+        };
+      const which = keys[0] as 'attach_loop' | 'detach_loop';
+      const volume = r.string(d[which], `${path}.${which}`, 'the name of a declared volume');
+      if (!ctx.volumes[volume]) r.fail(`${path}.${which}`, 'the name of a declared volume', volume);
+      return { kind: which, volume };
     }
     case 'restart_driver':
       if (value !== true) r.fail(path, 'true', value);
@@ -676,7 +770,7 @@ function parseAction(
     case 'concurrent': {
       const steps = r.list(value, path).map((v, i) => parseStep(ctx, v, `${path}[${i}]`));
       for (const step of steps) {
-        if (!['boot', 'destroy', 'reboot'].includes(step.action.kind)) {
+        if (!['boot', 'destroy', 'reboot', 'power_off', 'power_on'].includes(step.action.kind)) {
           r.fail(step.path, 'boot, destroy or reboot inside concurrent', step.action.kind);
         }
         if (step.outcome.expect)
@@ -699,10 +793,12 @@ function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
     'block_device',
     'block_device_mapping_v2',
     'power_on',
+    'retry',
   ]);
   const boot: BootStep = {
     kind: 'boot',
     instance: instanceName(r, b['instance'], `${path}.instance`),
+    retry: b['retry'] === undefined ? false : r.bool(b['retry'], `${path}.retry`),
     bdms: [],
     powerOn: b['power_on'] === undefined ? true : r.bool(b['power_on'], `${path}.power_on`),
   };
@@ -837,16 +933,54 @@ function parseExpect(ctx: StepContext, value: unknown, path: string): Expectatio
     'attached',
     'domains',
     'clean',
+    'disk_bytes',
+    'domain_xml',
   ]);
   const out: Expectations = {};
+  if (e['disk_bytes'] !== undefined) {
+    out.diskBytes = r.list(e['disk_bytes'], `${path}.disk_bytes`).map((v, i) => {
+      const at = `${path}.disk_bytes[${i}]`;
+      const d = r.dict(v, at, ['volume', 'offset', 'length', 'sha256', 'zero']);
+      const volume = r.string(d['volume'], `${at}.volume`);
+      if (!ctx.volumes[volume] && !isImageVolume(ctx, volume))
+        r.fail(`${at}.volume`, 'the name of a declared volume', volume);
+      const region: DiskBytesExpectation = {
+        volume,
+        offset: r.int(d['offset'], `${at}.offset`),
+        length: r.int(d['length'], `${at}.length`, 1),
+      };
+      if (d['sha256'] !== undefined) {
+        const hash = r.string(d['sha256'], `${at}.sha256`);
+        if (!/^[0-9a-f]{64}$/.test(hash)) r.fail(`${at}.sha256`, '64 lower-case hex digits', hash);
+        region.sha256 = hash;
+      }
+      if (d['zero'] !== undefined) region.zero = r.bool(d['zero'], `${at}.zero`);
+      if ((region.sha256 === undefined) === (region.zero !== true))
+        r.fail(at, 'exactly one of sha256 or zero: true', v);
+      return region;
+    });
+  }
+  if (e['domain_xml'] !== undefined) {
+    out.domainXml = r.dict(
+      e['domain_xml'],
+      `${path}.domain_xml`,
+      Object.keys(e['domain_xml'] as Dict),
+    );
+    for (const [inst, subset] of Object.entries(out.domainXml)) {
+      r.dict(subset, `${path}.domain_xml.${inst}`, Object.keys((subset ?? {}) as Dict));
+    }
+  }
   if (e['state'] !== undefined) out.state = r.stringMap(e['state'], `${path}.state`);
   if (e['root'] !== undefined) {
     out.root = {};
     const roots = r.dict(e['root'], `${path}.root`, Object.keys(e['root'] as Dict));
     for (const [inst, v] of Object.entries(roots)) {
       const at = `${path}.root.${inst}`;
-      const d = r.dict(v, at, ['source', 'partition', 'fstype']);
+      const d = r.dict(v, at, ['source', 'partition', 'fstype', 'offset', 'size_limit']);
       const root: RootExpectation = { source: parseSourceName(ctx, d['source'], `${at}.source`) };
+      if (d['offset'] !== undefined) root.offset = r.int(d['offset'], `${at}.offset`);
+      if (d['size_limit'] !== undefined)
+        root.sizeLimit = r.int(d['size_limit'], `${at}.size_limit`);
       if (d['partition'] !== undefined)
         root.partition =
           d['partition'] === null ? null : r.int(d['partition'], `${at}.partition`, 1);

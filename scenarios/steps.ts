@@ -8,7 +8,7 @@ import { makeInstance } from '../harness/instances.js';
 import { checkExpectations } from './expectations.js';
 import { propertiesOf, volumeFor } from './fixtures.js';
 import { StepFailure, describe, type InstanceState, type RunState } from './run-state.js';
-import type { BootStep, ErrorExpectation, Outcome, Step } from './schema.js';
+import type { BootStep, ErrorExpectation, HostAction, Outcome, Step } from './schema.js';
 
 /** Runs every step of the run (for a fault_each variant: up to the faulted one, then `then`). */
 export async function runSteps(state: RunState): Promise<void> {
@@ -75,13 +75,21 @@ async function runStep(state: RunState, step: Step): Promise<void> {
       checkError(state, sub, outcomeOf(state, sub).error, settled[i]),
     );
   } else {
+    const clock = state.observer.host.clock;
+    const started = clock.now();
     const error = await state.recorder
       .within({ step: step.label }, () => act(state, step))
       .then(
         () => undefined,
         (e: unknown) => e,
       );
+    const took = clock.now() - started;
     checkError(state, step, outcome.error, error);
+    if (step.withinMs !== undefined && took > step.withinMs) {
+      throw new StepFailure(
+        `${step.label}: expected to take at most ${step.withinMs} ms, took ${took} ms`,
+      );
+    }
   }
   if (outcome.expect) {
     const problems = await checkExpectations(state, outcome.expect);
@@ -155,8 +163,22 @@ async function act(state: RunState, step: Step): Promise<void> {
     }
     case 'reboot': {
       const inst = instance(state, action.instance, step);
-      return driver.reboot({}, inst.record, null, 'HARD', inst.bdi);
+      return driver.reboot({}, inst.record, null, action.type, inst.bdi);
     }
+    case 'power_off': {
+      const inst = instance(state, action.instance, step);
+      return driver.powerOff(inst.record, { timeoutMs: action.timeoutMs });
+    }
+    case 'power_on': {
+      const inst = instance(state, action.instance, step);
+      return driver.powerOn({}, inst.record, null, inst.bdi);
+    }
+    case 'wait':
+      return state.host.clock.sleep(action.ms);
+    case 'stop_domain':
+    case 'attach_loop':
+    case 'detach_loop':
+      return hostAction(state, action, step);
     case 'restart_driver':
       // A new process: only what Nova persists (the instance and its BDMs) survives.
       for (const inst of state.instances.values()) {
@@ -181,6 +203,27 @@ async function act(state: RunState, step: Step): Promise<void> {
   }
 }
 
+/** What another process or an operator does on the host, through the bare ports. */
+async function hostAction(state: RunState, action: HostAction, step: Step): Promise<void> {
+  const bare = state.observer.host;
+  if (action.kind === 'stop_domain') {
+    // `virsh destroy` behind the driver's back: the domain stops, its definition stays.
+    await bare.hypervisor.destroy(String(instance(state, action.instance, step).record['name']));
+    return;
+  }
+  const path = state.volumes.get(action.volume)!;
+  if (action.kind === 'attach_loop') {
+    const loop = await bare.blockDevices.attachLoop(path);
+    state.outOfBandLoops.add(loop.device);
+    return;
+  }
+  for (const loop of await state.observer.loops()) {
+    if (loop.backingFile !== path) continue;
+    await bare.blockDevices.detachLoop(loop.device);
+    state.outOfBandLoops.delete(loop.device);
+  }
+}
+
 function instance(state: RunState, name: string, step: Step): InstanceState {
   const inst = state.instances.get(name);
   if (!inst)
@@ -189,9 +232,11 @@ function instance(state: RunState, name: string, step: Step): InstanceState {
 }
 
 async function boot(state: RunState, step: BootStep): Promise<void> {
-  if (state.instances.has(step.instance)) {
+  const earlier = state.instances.get(step.instance);
+  if (earlier && !step.retry) {
     throw new StepFailure(
-      `boot: instance "${step.instance}" already exists in this scenario; use another name`,
+      `boot: instance "${step.instance}" already exists in this scenario; use another name, ` +
+        'or retry: true to boot the same instance again',
     );
   }
   // The scenario's volumes are files: Cinder's connection_info for them is the file driver's.
@@ -201,7 +246,8 @@ async function boot(state: RunState, step: BootStep): Promise<void> {
   }));
   const imageRef = disks.imageRef;
   const properties = disks.rootVolume ? propertiesOf(state, disks.rootVolume) : {};
-  const record = makeInstance({ image_ref: imageRef });
+  // A retry is Nova's after a failed spawn: the same instance record, uuid and name.
+  const record = earlier ? earlier.record : makeInstance({ image_ref: imageRef });
   const bdi = disks.blockDeviceInfo as Record<string, unknown> | null;
   const image = imageRef === null ? undefined : state.scenario.images[imageRef];
   const imageMeta: Record<string, unknown> = image

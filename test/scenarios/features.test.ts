@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { createSimHarness } from '../../harness/sim-harness.js';
+import { expandScenario, parseScenarioText, runScenario } from '../../scenarios/index.js';
+
+const HEAD = `
+name: demo
+volumes:
+  vol1:
+    disk:
+      size: 64M
+      table: mbr
+      partitions:
+        - { number: 1, start: 2048, size: 61440, filesystem: { type: ext4, init: { then: run } } }
+steps:
+  - boot: { instance: web, volume: vol1 }
+`;
+
+/** Runs HEAD plus `steps` on the simulator; returns the failure message ('' when it passed). */
+async function runWith(steps: string): Promise<string> {
+  const scenario = parseScenarioText(HEAD + steps, 'demo.yaml');
+  const result = await runScenario(expandScenario(scenario)[0]!, {
+    backend: 'sim',
+    harness: () => createSimHarness(),
+  });
+  return result.error ?? '';
+}
+
+describe('scenario expectations and steps beyond boot and destroy', () => {
+  it('passes when the domain XML contains the subset', async () => {
+    expect(
+      await runWith(`    expect: { domain_xml: { web: { domain: { '@type': lxc } } } }\n`),
+    ).toBe('');
+  });
+
+  it('names the first place the domain XML differs', async () => {
+    expect(
+      await runWith(`    expect: { domain_xml: { web: { domain: { '@type': kvm } } } }\n`),
+    ).toContain('domain XML of web.domain.@type: expected "kvm", got "lxc"');
+  });
+
+  it('fails a zero region that is not zero, naming the first non-zero byte', async () => {
+    expect(
+      await runWith(
+        `    expect: { disk_bytes: [{ volume: vol1, offset: 0, length: 512, zero: true }] }\n`,
+      ),
+    ).toMatch(/bytes 0-511 of volume vol1: expected zeros, byte \d+ is \d+/);
+  });
+
+  it('compares a region by its SHA-256', async () => {
+    const zeros512 = '076a27c79e5ace2a3d47f9dd2e83e4ff6ea8872b3c2218f66c92b89b55f36560';
+    expect(
+      await runWith(
+        `    expect: { disk_bytes: [{ volume: vol1, offset: 1024, length: 512, sha256: ${zeros512} }] }\n`,
+      ),
+    ).toBe('');
+  });
+
+  it('fails a step that takes longer than within_ms on the host clock', async () => {
+    expect(await runWith(`  - wait: { ms: 5000 }\n    within_ms: 1000\n`)).toContain(
+      'steps[1]: expected to take at most 1000 ms, took 5000 ms',
+    );
+  });
+
+  it('boots the same instance twice only with retry: true', async () => {
+    expect(await runWith(`  - boot: { instance: web, volume: vol1 }\n`)).toContain(
+      'or retry: true to boot the same instance again',
+    );
+  });
+});
+
+describe('scenario host shapes', () => {
+  const host = (text: string) =>
+    parseScenarioText(HEAD.replace('volumes:', `host: ${text}\nvolumes:`), 'demo.yaml').host;
+
+  it('takes uid_maps and gid_maps as nova.conf has them, one comma list', () => {
+    expect(host(`{ uid_maps: '0:100000:65536, 65536:0:1', gid_maps: '0:100000:65536' }`)).toEqual({
+      uidMaps: ['0:100000:65536', '65536:0:1'],
+      gidMaps: ['0:100000:65536'],
+    });
+  });
+
+  it('accepts virt_type lxc and refuses any other', () => {
+    expect(host('{ virt_type: lxc }')).toEqual({});
+    expect(() => host('{ virt_type: kvm }')).toThrow(
+      'host.virt_type: expected one of lxc (nova-lxc is the LXC driver), got "kvm"',
+    );
+  });
+
+  it('refuses a host action on an undeclared volume', () => {
+    expect(() =>
+      parseScenarioText(HEAD + '  - host_action: { attach_loop: vol9 }\n', 'demo.yaml'),
+    ).toThrow('steps[1].host_action.attach_loop: expected the name of a declared volume');
+  });
+});
