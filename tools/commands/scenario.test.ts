@@ -201,6 +201,46 @@ describe('nova-lxc scenario', () => {
     expect(err).not.toMatch(/\n\s+at /);
   });
 
+  it('runs on a simulated host without nbd with --capabilities no_nbd', async () => {
+    let out = '';
+    const code = await runScenarios(['scenarios/qcow2-image.yaml'], {
+      backend: 'sim',
+      reporter: 'json',
+      capabilities: ['no_nbd'],
+      write: (text) => (out += text),
+    });
+    expect(code).toBe(EXIT_CODES.passed);
+    const trace = join(dir, 't.json');
+    await runScenarios(['scenarios/qcow2-image.yaml'], {
+      backend: 'sim',
+      reporter: 'json',
+      capabilities: ['no_nbd'],
+      trace,
+      write: () => {},
+    });
+    // The no_nbd outcome ran: no nbd device was ever connected.
+    expect(await readFile(trace, 'utf8')).not.toContain('"nbd.connect"');
+    expect(JSON.parse(out)).toMatchObject({ totals: { passed: 1 } });
+  });
+
+  it('refuses --capabilities on the real host and unknown capabilities, exiting 2', async () => {
+    for (const [backend, caps] of [
+      ['real', ['no_nbd']],
+      ['sim', ['no_loop']],
+    ] as const) {
+      let err = '';
+      const code = await runScenarios([PASSING], {
+        backend,
+        reporter: 'json',
+        capabilities: [...caps],
+        write: () => {},
+        note: (text) => (err += text),
+      });
+      expect(code).toBe(EXIT_CODES.usage);
+      expect(err).toMatch(/--capabilities/);
+    }
+  });
+
   it('exits 2 for an unknown option', async () => {
     const stderr = process.stderr.write;
     process.stderr.write = () => true;

@@ -95,6 +95,8 @@ export interface RunCommandOptions {
   backend: string;
   reporter: Reporter;
   trace?: string;
+  /** Host capabilities the simulator should have, e.g. `["no_nbd"]` (CAPABILITY_CHOICES). */
+  capabilities?: string[];
   /** Run the examples shipped with nova-lxc instead of `./scenarios`. */
   examples?: boolean;
   /** Resolves the default `./scenarios`; process.cwd() by default. */
@@ -128,7 +130,14 @@ export async function runScenarios(paths: string[], options: RunCommandOptions):
     return EXIT_CODES.usage;
   }
   if (chosen.from) note(`nova-lxc: running the scenarios in ${chosen.from}\n`);
-  const harness = harnessFor(options.backend);
+  let harness: HarnessFactory;
+  try {
+    harness = harnessFor(options.backend, simCapabilities(options.backend, options.capabilities));
+  } catch (error) {
+    if (!isDriverError(error)) throw error;
+    note(`nova-lxc: ${error.describe()}\n`);
+    return EXIT_CODES.usage;
+  }
   const entries: ReportEntry[] = [];
   const results: ScenarioResult[] = [];
   const report = (entry: ReportEntry) => {
@@ -157,6 +166,35 @@ export async function runScenarios(paths: string[], options: RunCommandOptions):
   return entries.some((r) => r.status === 'failed' || r.status === 'errored')
     ? EXIT_CODES.failed
     : EXIT_CODES.passed;
+}
+
+/** What `--capabilities` may name: the host capabilities the simulator can be given. */
+export const CAPABILITY_CHOICES = ['nbd', 'no_nbd'] as const;
+
+/**
+ * The simulator options for `--capabilities` (e.g. `no_nbd`: a host without the nbd module). A
+ * real host has what it has: asking it for capabilities is a usage error.
+ */
+function simCapabilities(backend: string, capabilities: string[] = []): SimHarnessOptions {
+  if (capabilities.length === 0) return {};
+  if (backend !== 'sim') {
+    throw new DriverError(
+      'InvalidInput',
+      'Failed to run scenarios: --capabilities applies to the simulator; a real host has the capabilities it has',
+      { hint: 'Drop --capabilities, or run with --backend sim.' },
+    );
+  }
+  const options: SimHarnessOptions = {};
+  for (const cap of capabilities) {
+    if (!(CAPABILITY_CHOICES as readonly string[]).includes(cap)) {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to run scenarios: --capabilities takes ${CAPABILITY_CHOICES.join(', ')}, got ${JSON.stringify(cap)}`,
+      );
+    }
+    options.nbd = cap === 'nbd';
+  }
+  return options;
 }
 
 /** Fails with a usage error unless `file` can be created: its folder exists and it is no folder. */
@@ -340,16 +378,29 @@ export function registerScenarioCommand(program: Command): Command {
       ).choices(REPORTERS),
     )
     .option('--trace <file>', 'write every port call of every run, normalised, as JSON')
+    .option(
+      '--capabilities <list>',
+      `host capabilities the simulator has, comma-separated (${CAPABILITY_CHOICES.join(', ')}), e.g. no_nbd for a host without nbd`,
+    )
     .action(
       async (
         paths: string[],
-        opts: { backend: string; reporter?: Reporter; trace?: string; examples?: boolean },
+        opts: {
+          backend: string;
+          reporter?: Reporter;
+          trace?: string;
+          examples?: boolean;
+          capabilities?: string;
+        },
       ) => {
         const code = await runScenarios(paths, {
           backend: checkBackend(opts.backend),
           ...(opts.examples ? { examples: true } : {}),
           reporter: opts.reporter ?? (process.stdout.isTTY ? 'pretty' : 'json'),
           ...(opts.trace ? { trace: opts.trace } : {}),
+          ...(opts.capabilities
+            ? { capabilities: opts.capabilities.split(',').map((c) => c.trim()) }
+            : {}),
         });
         process.exitCode = code;
       },
