@@ -208,13 +208,13 @@ class NovaLxcDriver(driver.ComputeDriver):
                 instance, image_meta, image=image, root_volume=root, volumes=volumes,
                 uid_maps=CONF.libvirt.uid_maps, gid_maps=CONF.libvirt.gid_maps,
                 host_root_partition=CONF.nova_lxc.root_partition)
-            if not power_on:
-                body['power_on'] = False
             view = self._call('spawn the instance', self._client.spawn, instance.uuid, body,
                               instance=instance, spawning=True)
         except Exception:
             self._disconnect(connected, instance)
             raise
+        if not power_on:
+            self.power_off(instance)
         root_view = view.get('root') or {}
         LOG.info('Container running from %(device)s partition %(partition)s (%(fstype)s)',
                  {'device': root_view.get('source'), 'partition': root_view.get('partition'),

@@ -1,5 +1,6 @@
 """Runs `nova-lxc serve` from this repository for a test, on a private socket and state dir."""
 
+import json
 import os
 import shutil
 import signal
@@ -29,7 +30,10 @@ class NovaLxcServiceFixture(fixtures.Fixture):
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.socket_path = os.path.join(self.dir, 'api.sock')
         self.log_path = os.path.join(self.dir, 'service.log')
-        argv = [os.environ.get('NOVA_LXC_NODE', 'node'), CLI, 'serve',
+        # NOVA_LXC_SERVE_PREFIX (a JSON list) replaces `node bin/nova-lxc.js` while developing.
+        prefix = json.loads(os.environ.get('NOVA_LXC_SERVE_PREFIX') or 'null') or [
+            'node', CLI]
+        argv = prefix + ['serve',
                 '--backend', self.backend, '--socket', self.socket_path,
                 '--socket-mode', '0600', '--state-dir', os.path.join(self.dir, 'state'),
                 '--instances-path', self.instances_path] + self.extra_args

@@ -7,6 +7,7 @@ import tempfile
 
 from nova.tests.functional import integrated_helpers
 
+import nova_lxc.driver  # noqa: F401 (registers the [nova_lxc] options)
 from tests.service_fixture import NovaLxcServiceFixture
 
 API_PASTE_ENV = 'NOVA_LXC_API_PASTE'
