@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # npm run test:nova: the Python driver's tests against real Nova 26.2.2 (Debian 12 packages).
+#   tools/test-nova.sh [--real] [unittest names…] | --bench
 #   unit: python/tests/unit (nova.test.NoDBTestCase, fake_instance, fake_block_device)
 #   functional: python/tests/functional (Nova's _IntegratedTestBase, the service on the
 #   simulator; with --real also the real host, as root)
@@ -20,10 +21,12 @@ if [ ! -x "$PY" ] || [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 real=0
+bench=0
 selected=()
 for arg in "$@"; do
   case "$arg" in
     --real) real=1 ;;
+    --bench) bench=1 ;;
     *) selected+=("$arg") ;;
   esac
 done
@@ -49,6 +52,11 @@ fi
 
 cd python
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [ "$bench" = 1 ]; then
+  # npm run bench (tools/bench/nova.bench.ts): timings as JSON in $NOVA_LXC_BENCH_OUT.
+  "$PY" -m tests.bench_nova
+  exit
+fi
 if [ "${#selected[@]}" -gt 0 ]; then
   exec "$PY" -m unittest -v "${selected[@]}"
 fi

@@ -41,4 +41,4 @@ def register_opts(conf):
 
 def list_opts():
     """For oslo-config-generator (entry point oslo.config.opts: nova_lxc)."""
-    return {GROUP: OPTS}
+    return [(GROUP, OPTS)]
