@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import socketserver
 import subprocess
 import sys
@@ -55,11 +56,22 @@ class FakeService(object):
         self.answers = []
         self._write_answers()
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), self.dir])
+        # The socket file appears at bind(), before listen(): wait until a connect succeeds.
         deadline = time.monotonic() + 30
-        while not os.path.exists(self.socket_path):
+        while not self._accepts():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError('the fake nova-lxc service did not start')
             time.sleep(0.02)
+
+    def _accepts(self):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(self.socket_path)
+            return True
+        except OSError:
+            return False
+        finally:
+            probe.close()
 
     def _write_answers(self):
         tmp = os.path.join(self.dir, 'answers.json.tmp')
@@ -96,6 +108,7 @@ class FakeService(object):
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = 64
 
 
 def serve(directory):
