@@ -4,11 +4,12 @@
  * placement) with compute_driver=novalxc.driver.NovaLxcDriver and the service on the
  * simulator. The timing is python/tests/bench_nova.py, run by `tools/test-nova.sh --bench`.
  */
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { stats, type Figure } from './measure.js';
 import type { BenchContext, BenchSection } from './section.js';
 
@@ -23,10 +24,9 @@ async function run(ctx: BenchContext): Promise<Figure[]> {
   const out = join(dir, 'timings.json');
   try {
     ctx.progress('nova: server create+delete through Nova (python)');
-    await execa('bash', ['tools/test-nova.sh', '--bench'], {
-      env: { NOVA_LXC_BENCH_OUT: out, NOVA_LXC_BENCH_RUNS: String(ctx.runs(8)) },
-      stdout: 'ignore',
-      stderr: 'pipe',
+    await promisify(execFile)('bash', ['tools/test-nova.sh', '--bench'], {
+      env: { ...process.env, NOVA_LXC_BENCH_OUT: out, NOVA_LXC_BENCH_RUNS: String(ctx.runs(8)) },
+      maxBuffer: 64 * 1024 * 1024,
     });
     const t = JSON.parse(await readFile(out, 'utf8')) as Timings;
     const total = t.create_ms.map((c, i) => c + (t.delete_ms[i] ?? 0));
