@@ -246,6 +246,7 @@ async function serve(
   // Drain whatever body the handler did not read, so the connection can be reused.
   req.resume();
   const text = JSON.stringify(answer.body);
+  if (answer.status === 413) headers = { ...headers, connection: 'close' };
   res.writeHead(answer.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),

@@ -92,11 +92,13 @@ export class InstanceService {
         status: 'spawning',
         createdAt: new Date().toISOString(),
       };
-      await this.options.records.put(record);
+      // Translation fails on a bad spec before anything is recorded or done.
       const inputs = toNovaInputs(uuid, spec, record.systemMetadata, this.options.imageCache);
+      const driver = this.driverFor(spec);
+      await this.options.records.put(record);
       this.options.logger.info('Spawning instance');
       try {
-        await this.driverFor(spec).spawn(
+        await driver.spawn(
           {},
           inputs.instance,
           inputs.imageMeta,

@@ -441,6 +441,15 @@ describe('errors of the nova-lxc service', () => {
     expect(await leftovers()).toEqual(NOTHING);
   });
 
+  it.each([
+    ['an image format nova-lxc cannot boot', { image: { id: 'img', disk_format: 'vmdk' } }, 501],
+    ['a root partition policy it cannot parse', { root_partition: { policy: 'third' } }, 400],
+  ])('refuses a spawn with %s and records nothing', async (_what, overrides, status) => {
+    const answer = await f.client.send('PUT', `/v1/instances/${id}`, imageSpec('img', overrides));
+    expect(answer.status).toBe(status);
+    expect(await f.client.call('GET', '/v1/instances')).toEqual({ instances: [] });
+  });
+
   it('answers 409 Busy for a spawn that did not finish before a crash', async () => {
     const { InstanceRecords } = await import('../../service/records.js');
     const records = new InstanceRecords(f.stateDir);
