@@ -58,9 +58,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       ? await createRealBackend(backendOptions)
       : createSimBackend(backendOptions, options.sim);
   if (backend.sim) backend.sim.state.host.mkdirSync(instancesPath, { recursive: true });
-  const records = new InstanceRecords(options.stateDir ?? DEFAULTS.stateDir);
-  await records.open();
-  await checkRecords(records, backend, options.sim !== undefined, logger);
+  const records = new InstanceRecords(backend.host.journal, options.stateDir ?? DEFAULTS.stateDir);
+  await checkRecords(records, backend);
   const service = new InstanceService({
     backend: backend.name,
     host: backend.host,
@@ -93,32 +92,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   };
 }
 
-/**
- * Records of another backend are refused (a sim service must not act on a real host's
- * records, nor the reverse). A fresh simulated host has none of a previous process's
- * instances, so its sim records are dropped with a warning.
- */
-async function checkRecords(
-  records: InstanceRecords,
-  backend: Backend,
-  keptSimHost: boolean,
-  logger: Logger,
-): Promise<void> {
-  const all = await records.list();
-  const foreign = all.filter((r) => r.backend !== backend.name);
+/** Records of another backend are refused: a service must not act on another host's records. */
+async function checkRecords(records: InstanceRecords, backend: Backend): Promise<void> {
+  const foreign = (await records.list()).filter((r) => r.backend !== backend.name);
   if (foreign.length > 0) {
     throw new DriverError(
       'FailedPrecondition',
       `Failed to start the ${backend.name} service: ${records.dir} holds ${foreign.length} instance record(s) of the ${foreign[0]!.backend} backend`,
       { hint: 'Use another --state-dir for this backend.' },
     );
-  }
-  if (backend.name === 'sim' && !keptSimHost) {
-    for (const record of all) {
-      logger.warn(
-        `Dropping the record of ${record.uuid}: its simulated host ended with the previous process`,
-      );
-      await records.delete(record.uuid);
-    }
   }
 }

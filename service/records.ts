@@ -1,6 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { DriverError } from '../driver/errors.js';
+import type { Journal } from '../driver/ports/journal.js';
 import type { SpawnSpec } from './spec.js';
 
 /** What the service keeps about one instance, in `<stateDir>/instances/<uuid>.json`. */
@@ -22,35 +21,30 @@ export interface InstanceRecord {
 }
 
 /**
- * Instance records on disk, one JSON file each, written atomically (temp file + rename in the
- * same directory), so a crash leaves the old record or the new one, never half of one.
+ * Instance records, one JSON document per uuid, through the host's Journal port: on the real
+ * host files under `<stateDir>/instances/` written durably (temp file, fsync, rename, directory
+ * fsync), so a crash or power loss leaves the old record or the new one; on the simulator, the
+ * simulated host's own tree (its records live exactly as long as the host they describe).
  */
 export class InstanceRecords {
   readonly dir: string;
 
-  constructor(stateDir: string) {
-    this.dir = join(stateDir, 'instances');
-  }
-
-  /** Creates the directory (mode 0700: records name devices and paths). */
-  async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  constructor(
+    private readonly journal: Journal,
+    stateDir: string,
+  ) {
+    this.dir = `${stateDir.replace(/\/+$/, '')}/instances`;
   }
 
   async get(uuid: string): Promise<InstanceRecord | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path(uuid), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const text = await this.journal.read(this.dir, uuid);
+    if (text === null) return undefined;
     try {
       return JSON.parse(text) as InstanceRecord;
     } catch (cause) {
       throw new DriverError(
         'Internal',
-        `Failed to read instance record ${this.path(uuid)}: it is not valid JSON`,
+        `Failed to read instance record ${this.dir}/${uuid}.json: it is not valid JSON`,
         {
           hint: 'Inspect the file; move it aside only once the instance is known to be gone.',
           cause,
@@ -60,28 +54,20 @@ export class InstanceRecords {
   }
 
   async put(record: InstanceRecord): Promise<void> {
-    const target = this.path(record.uuid);
-    const temp = `${target}.${process.pid}.tmp`;
-    await writeFile(temp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
-    await rename(temp, target);
+    await this.journal.write(this.dir, record.uuid, JSON.stringify(record, null, 2) + '\n');
   }
 
   async delete(uuid: string): Promise<void> {
-    await rm(this.path(uuid), { force: true });
+    await this.journal.remove(this.dir, uuid);
   }
 
   /** Every record, sorted by creation time. */
   async list(): Promise<InstanceRecord[]> {
-    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json'));
     const records: InstanceRecord[] = [];
-    for (const name of names) {
-      const record = await this.get(name.slice(0, -'.json'.length));
+    for (const key of await this.journal.keys(this.dir)) {
+      const record = await this.get(key);
       if (record) records.push(record);
     }
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  }
-
-  private path(uuid: string): string {
-    return join(this.dir, `${uuid}.json`);
   }
 }

@@ -78,6 +78,19 @@ describe('nova-lxc service on the real backend', () => {
       expect(await client.send('PUT', `/v1/instances/${uuid}`, body)).toMatchObject({
         status: 200,
       });
+      // A restarted service finds the instance in its records; the container kept running.
+      client.close();
+      await service.close();
+      service = await startService({
+        backend: 'real',
+        socketPath: join(dir, 'api.sock'),
+        stateDir: join(dir, 'state'),
+        driver: { instancesPath: harness.instancesPath, imagesType: 'raw' },
+        logger: createNovaLogger({ level: 'debug', write: (line) => lines.push(line) }),
+        env: {},
+      });
+      client = new ServiceClient(join(dir, 'api.sock'));
+      expect(await client.call('GET', `/v1/instances/${uuid}`)).toEqual(created.body);
       expect(await client.call('DELETE', `/v1/instances/${uuid}`)).toEqual({ deleted: true });
       expect((await harness.host.hypervisor.list()).map((d) => d.name)).not.toContain(body.name);
       expect((await harness.host.blockDevices.listLoops()).map((l) => l.device)).toEqual([

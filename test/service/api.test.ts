@@ -450,9 +450,29 @@ describe('errors of the nova-lxc service', () => {
     expect(await f.client.call('GET', '/v1/instances')).toEqual({ instances: [] });
   });
 
+  it("refuses to start over another backend's records", async () => {
+    const { InstanceRecords } = await import('../../service/records.js');
+    const { SpawnSpecSchema } = await import('../../service/spec.js');
+    await new InstanceRecords(f.sim.journal, f.stateDir).put({
+      version: 1,
+      uuid: id,
+      backend: 'real',
+      spec: SpawnSpecSchema.parse(volumeSpec('/dev/sdb')),
+      systemMetadata: {},
+      status: 'active',
+      createdAt: new Date().toISOString(),
+    });
+    await expect(f.restart()).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringContaining('1 instance record(s) of the real backend'),
+    });
+    await new InstanceRecords(f.sim.journal, f.stateDir).delete(id);
+    await f.restart();
+  });
+
   it('answers 409 Busy for a spawn that did not finish before a crash', async () => {
     const { InstanceRecords } = await import('../../service/records.js');
-    const records = new InstanceRecords(f.stateDir);
+    const records = new InstanceRecords(f.sim.journal, f.stateDir);
     const { SpawnSpecSchema } = await import('../../service/spec.js');
     await records.put({
       version: 1,
