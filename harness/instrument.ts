@@ -34,6 +34,28 @@ export function instrument(host: Host, instruments: Instruments): Host {
   return wrapPorts({ ...host, volumes }, instruments);
 }
 
+/** The parts of a BackendHarness that the decorator provides. */
+export interface Instrumented<H extends Host> {
+  /** `bare` with faults and tracing; the same shape (the simulator's state and dump stay). */
+  host: H;
+  bare: H;
+  faults: Faults;
+  trace(recorder: TraceRecorder | undefined): void;
+}
+
+/** Instruments `bare` once, for a harness: its host, bare host, faults and trace switch. */
+export function instrumented<H extends Host>(bare: H): Instrumented<H> {
+  const instruments = new Instruments(bare);
+  return {
+    host: { ...bare, ...instrument(bare, instruments) },
+    bare,
+    faults: instruments.faults,
+    trace(recorder) {
+      instruments.recorder = recorder;
+    },
+  };
+}
+
 function wrapPorts(host: Host, instruments: Instruments): Host {
   const wrapped = {} as Record<string, unknown>;
   for (const port of PORT_NAMES) {

@@ -69,6 +69,10 @@ function outsideReads(file: string): string[] {
   for (const match of text.matchAll(/[^\n]*\bshared\/(?:reference|host-notes|STYLE)[^\n]*/g)) {
     found.push(match[0].trim());
   }
+  // Sections of that folder's documents, which a reader of the repository cannot open.
+  for (const match of text.matchAll(/[^\n]*(?:nova-lxc-refer(?:ence)|\breferenc[e] §)[^\n]*/g)) {
+    found.push(match[0].trim());
+  }
   if (file.endsWith('.ts')) {
     for (const specifier of importsOf(file)) {
       if (resolved(file, specifier).startsWith('..')) found.push(specifier);

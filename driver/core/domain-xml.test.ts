@@ -27,7 +27,8 @@ const MINIMAL: LxcDomainSpec = {
 };
 
 // The XML observed from Nova 26.2.2 for an image boot with uid/gid maps 0:1000:100
-// (reference §3), with the elided uuid and metadata filled in as Nova writes them.
+// (nova/virt/libvirt/driver.py _get_guest_config for virt_type=lxc), with the elided uuid and
+// metadata filled in as Nova writes them.
 const NOVA_SAMPLE = `<domain type="lxc">
   <uuid>${UUID}</uuid>
   <name>instance-00000001</name>

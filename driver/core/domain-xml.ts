@@ -261,7 +261,7 @@ export type Fail = (reason: string) => DriverError;
 /** InvalidInput for `action` ("parse domain XML") failing for `reason`. */
 export function invalid(action: string, reason: string): DriverError {
   return new DriverError('InvalidInput', `Failed to ${action}: ${reason}`, {
-    hint: 'Pass a libvirt LXC domain as Nova builds it (see nova-lxc-reference §3).',
+    hint: 'Pass a libvirt LXC domain as Nova builds it for virt_type=lxc: <domain type="lxc"> with <os><type>exe</type><init>, a <filesystem> for / and a <console> log.',
   });
 }
 

@@ -93,7 +93,8 @@ export function recordNbd(connection: NbdConnection): AttachedDevice {
 /**
  * Whether a currently attached loop device is provably the one we attached: same device,
  * same backing file, same offset and size limit. Nova releases by name alone and has been
- * seen detaching another process's device (reference §10 item 10).
+ * seen detaching another process's device (teardown_container retries `losetup --detach` by
+ * number; observed with Debian's python3-nova 26.2.2).
  */
 export function isSameLoop(
   recorded: AttachedDevice & { kind: 'loop' },

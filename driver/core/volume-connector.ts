@@ -16,7 +16,8 @@ export const SUPPORTED_VOLUME_TYPES = ['local', 'file'] as const;
  *   a disk os-brick attached, ...); nothing to attach or release.
  * - `file`: `data.path` is a file-backed volume attached as a loop device; `data.device_path`
  *   is filled in, as os-brick fills it, and released only while it still shows that file:
- *   the number may have been reused by someone else since (reference §10 item 10).
+ *   the number may have been reused by someone else since (Nova's teardown_container, Debian
+ *   python3-nova 26.2.2, was seen detaching by number a device another process had just attached).
  */
 export class PortVolumeConnector implements VolumeConnector {
   constructor(

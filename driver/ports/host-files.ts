@@ -15,7 +15,11 @@ export interface HostFiles {
   /** What `path` is (symlinks not followed), or null when it does not exist. Safe to repeat. */
   kind(path: string): Promise<FileKind | null>;
 
-  /** Whether `path` exists (file, directory or device; symlinks not followed). */
+  /**
+   * Whether `path` exists (file, directory or device; a dangling symlink exists, as symlinks
+   * are not followed). false only when it is absent: a path that cannot be checked (no
+   * permission on a parent) is an error. Safe to repeat.
+   */
   exists(path: string): Promise<boolean>;
 
   /** Reads a whole file as UTF-8. NotFound when absent. */

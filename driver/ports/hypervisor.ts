@@ -61,7 +61,11 @@ export interface Hypervisor {
   /** The domain's info. NotFound when absent. Safe to repeat. */
   info(name: string): Promise<DomainInfo>;
 
-  /** Every domain, active or defined. */
+  /**
+   * Every domain, active or defined, everyone's (on a shared host, match by name). A domain
+   * that vanishes while it is listed is left out, not an error. Reads only; safe to repeat.
+   * Fails only when the hypervisor cannot be reached.
+   */
   list(): Promise<DomainInfo[]>;
 
   /**

@@ -33,6 +33,9 @@ export interface Mounts {
    */
   unmount(target: string): Promise<void>;
 
-  /** The host namespace's mounts, in mount order. */
+  /**
+   * The host namespace's mounts, in mount order, everyone's (filter by target to find yours).
+   * Reads only; safe to repeat. Fails only when the host's mount table cannot be read.
+   */
   list(): Promise<MountEntry[]>;
 }

@@ -19,10 +19,16 @@ export interface Nbd {
    */
   connect(file: string, format: 'qcow2' | 'raw'): Promise<NbdConnection>;
 
-  /** Disconnects `device`. NotFound when it serves nothing. */
+  /**
+   * Disconnects `device`. NotFound when it serves nothing, so not idempotent: a second call
+   * fails with NotFound.
+   */
   disconnect(device: string): Promise<void>;
 
-  /** Every connected nbd device. Empty (not an error) on a host without nbd. */
+  /**
+   * Every connected nbd device, everyone's. Empty (not an error) on a host without nbd. Reads
+   * only; safe to repeat. A server whose command line cannot be read shows with file ''.
+   */
   list(): Promise<NbdConnection[]>;
 
   /** Whether this host can serve nbd at all, with the reason when it cannot. */
