@@ -60,6 +60,7 @@ fi
 if [ "${#selected[@]}" -gt 0 ]; then
   exec "$PY" -m unittest -v "${selected[@]}"
 fi
-tests=(tests.unit.test_driver tests.unit.test_distribution tests.functional.test_servers_sim)
+tests=(tests.unit.test_driver tests.unit.test_distribution tests.unit.test_runner_script
+  tests.functional.test_servers_sim)
 if [ "$real" = 1 ]; then tests+=(tests.functional.test_servers_real); fi
 exec "$PY" -m unittest -v "${tests[@]}"

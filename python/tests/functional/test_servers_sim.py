@@ -116,6 +116,25 @@ class SimServersTest(base.NovaLxcFunctionalBase):
         self.assert_running_on(server, 2)
         self.assert_nothing_left(server)
 
+    def test_nova_conf_root_partition_reaches_the_service(self):
+        self.flags(root_partition='2', group='nova_lxc')
+        self.sim_image(IMAGE_ID, two_partitions('nova-conf'))
+        server = self.boot(image_uuid=IMAGE_ID)
+        self.assert_running_on(server, 2)
+        self.assert_nothing_left(server)
+
+    def test_flavor_beats_nova_conf_and_a_swap_partition_gives_error(self):
+        flavor = self._create_flavor(memory_mb=256, vcpu=1, disk=1, ephemeral=0,
+                                     extra_spec={'nova_lxc:root_partition': '1'})
+        self.flags(root_partition='2', group='nova_lxc')
+        self.sim_image(IMAGE_ID, two_partitions('swap-first'))
+        server = self.boot(image_uuid=IMAGE_ID, flavor_id=flavor, expected_state='ERROR')
+        # The flavor's 1 won over nova.conf's 2: the fault names the disk and what 1 holds.
+        message = server['fault']['message']
+        self.assertIn('partition 1 holds swap', message)
+        self.assertIn(server['id'], message)
+        self._delete_server(server)
+
     # -- boot from volume ----------------------------------------------------------------
 
     def test_server_from_an_existing_partitioned_volume(self):

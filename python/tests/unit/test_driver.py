@@ -163,6 +163,20 @@ class NovaLxcDriverTestCase(test.NoDBTestCase):
         self.assertRaises(lxc_driver.NovaLxcFault, self.spawn, block_device_info=bdi)
         factory.return_value.disconnect_volume.assert_called_once()
 
+    def test_a_volume_backed_server_sends_only_the_image_properties(self):
+        info = {'driver_volume_type': 'local', 'data': {'device_path': '/dev/loop7'}}
+        instance = self._instance(sysmeta={'image_lxc_root_partition': 'label:root',
+                                           'image_min_ram': '0'})
+        instance.image_ref = ''
+        bdi = {'block_device_mapping': [_bdm(self.context, instance, info)]}
+        meta = objects.ImageMeta.from_dict({'properties': {}})
+        body = self.spawn(instance=instance, image_meta=meta, block_device_info=bdi)['body']
+        self.assertEqual({'id': None, 'disk_format': None, 'path': None,
+                          'properties': {'lxc_root_partition': 'label:root'}}, body['image'])
+        self.assertEqual({'image_lxc_root_partition': 'label:root'}, body['system_metadata'])
+        self.assertEqual('label:root', body['root_partition']['policy'])
+        self.assertEqual([], self.fetched)
+
     def test_an_extra_volume_is_sent_besides_the_image_root(self):
         info = {'driver_volume_type': 'local', 'data': {'device_path': '/dev/loop9'}}
         bdi = {'block_device_mapping': [
