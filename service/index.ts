@@ -60,13 +60,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   if (backend.sim) backend.sim.state.host.mkdirSync(instancesPath, { recursive: true });
   const records = new InstanceRecords(backend.host.journal, options.stateDir ?? DEFAULTS.stateDir);
   await checkRecords(records, backend);
+  const stateDir = options.stateDir ?? DEFAULTS.stateDir;
+  // The driver journals into <stateDir>/journal/ (where it has that option).
+  const journalOptions = { stateDir };
   const service = new InstanceService({
     backend: backend.name,
     host: backend.host,
     records,
-    driver: { ...options.driver, instancesPath },
+    driver: { ...options.driver, instancesPath, ...journalOptions },
     logger,
     imageCache: backend.imageCache,
+    stateDir,
   });
   const server = createApiServer(apiRoutes(service, backend), logger);
   const listening = await listenApi(server, {

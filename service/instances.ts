@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { LxcDriver, PowerState, type LxcDriverOptions } from '../driver/driver.js';
 import { DriverError, hasCode } from '../driver/errors.js';
 import { readRootfsRecord } from '../driver/core/rootfs-record.js';
+import { journalDir, parseJournal } from '../driver/journal.js';
 import type { DomainInfo, DomainState, Host, Logger } from '../driver/ports/index.js';
 import { KeyedLock } from './keyed-lock.js';
 import { withLogContext } from './log.js';
@@ -61,6 +62,8 @@ export interface InstanceServiceOptions {
   logger: Logger;
   /** `<instances_path>/_base`, where a spec's image.path must point. */
   imageCache?: string;
+  /** The state directory: the driver's journal is `<stateDir>/journal/`. */
+  stateDir?: string;
 }
 
 /**
@@ -274,8 +277,21 @@ export class InstanceService {
       state,
       root: await this.rootOf(record),
       domain: domain ? { name: domain.name, uuid: domain.uuid } : null,
-      journal: [],
+      journal: await this.journalOf(record.uuid),
     };
+  }
+
+  /** The driver's journal entries for the instance (what it made, in order), if it keeps one. */
+  private async journalOf(uuid: string): Promise<unknown[]> {
+    if (this.options.stateDir === undefined) return [];
+    const text = await this.options.host.journal.read(journalDir(this.options.stateDir), uuid);
+    if (text === null) return [];
+    try {
+      return parseJournal(uuid, text).items;
+    } catch (error) {
+      this.options.logger.warn(`Ignoring an unreadable journal: ${String(error)}`);
+      return [];
+    }
   }
 
   private async rootOf(record: InstanceRecord): Promise<RootView | null> {

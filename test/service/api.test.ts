@@ -243,6 +243,28 @@ describe('nova-lxc service over a unix socket (sim backend)', () => {
     expect(await leftovers()).toEqual(NOTHING);
   });
 
+  it("shows the driver's journal entries of the instance", async () => {
+    const uuid = randomUUID();
+    const view = await f.client.call<{ name: string }>(
+      'PUT',
+      `/v1/instances/${uuid}`,
+      volumeSpec(await blockDevice()),
+    );
+    const items = [{ id: 1, done: true, target: { kind: 'domain', name: view.name, uuid } }];
+    const journal = {
+      version: 1,
+      uuid,
+      domain: view.name,
+      instanceDir: '/x',
+      operation: null,
+      next: 2,
+      items,
+    };
+    await f.sim.journal.write(`${f.stateDir}/journal`, uuid, JSON.stringify(journal));
+    expect(await f.client.call('GET', `/v1/instances/${uuid}`)).toMatchObject({ journal: items });
+    await f.client.call('DELETE', `/v1/instances/${uuid}`);
+  });
+
   it('knows its instances after a restart, and destroys them then', async () => {
     const uuid = randomUUID();
     const spec = volumeSpec(await blockDevice());
