@@ -114,7 +114,15 @@ export class SimulatedHypervisor implements Hypervisor {
       } else if (effect.kind === 'write') {
         // busybox's `printf > path` fails on a missing parent and the script goes on.
         if (exists(fs.tree, posix.dirname(effect.path))) {
+          const created = !exists(fs.tree, effect.path);
           fs.tree.writeFileSync(effect.path, effect.content);
+          if (created) {
+            // A new file belongs to the container's root: in a user namespace that is the
+            // host id its root maps to; the shell's umask 022 leaves 0644.
+            const { uid, gid } = domain.spec.idmap;
+            fs.tree.lchownSync(effect.path, hostRoot(uid), hostRoot(gid));
+            fs.tree.chmodSync(effect.path, 0o644);
+          }
         }
       } else if (effect.kind === 'exit') {
         this.stop(domain);
@@ -229,4 +237,10 @@ function exists(tree: SimDomain['namespace'][number]['fs']['tree'], path: string
   } catch {
     return false;
   }
+}
+
+/** The host id the container's root (guest id 0) runs as: 0 without a user namespace. */
+function hostRoot(maps: readonly { start: number; target: number; count: number }[]): number {
+  const map = maps.find((m) => m.start === 0 && m.count > 0);
+  return map ? map.target : 0;
 }
