@@ -5,7 +5,13 @@ import type {
   LoopDevice,
 } from '../driver/ports/block-devices.js';
 import { DriverError } from '../driver/errors.js';
-import { losetupExhausted, losetupNoFile, losetupNotAttached } from './failures.js';
+import {
+  losetupExhausted,
+  losetupNoFile,
+  losetupNotAttached,
+  losetupPathFailure,
+} from './failures.js';
+import { errnoOf } from './paths.js';
 import { noSuchPath, type SimLoop, type SimState } from './state.js';
 
 /** Loop devices with the kernel's rules: lowest free number, offset and size limit, busy while held. */
@@ -14,7 +20,15 @@ export class SimulatedBlockDevices implements BlockDevices {
 
   async attachLoop(path: string, options: LoopAttachOptions = {}): Promise<LoopDevice> {
     const argv = attachArgv(path, options);
-    const under = this.state.view(path);
+    let backingFile: string;
+    try {
+      // The kernel keeps the path of the file it opened: symlinks resolved.
+      backingFile = this.state.realpath(path);
+    } catch (error) {
+      const errno = errnoOf(error) ?? 'ENOENT';
+      throw errno === 'ENOENT' ? losetupNoFile(argv, path) : losetupPathFailure(argv, path, errno);
+    }
+    const under = this.state.view(backingFile);
     if (!under) {
       throw losetupNoFile(argv, path);
     }
@@ -41,7 +55,7 @@ export class SimulatedBlockDevices implements BlockDevices {
     }
     const loop: SimLoop = {
       device: `/dev/loop${index}`,
-      backingFile: path,
+      backingFile,
       offset,
       sizeLimit,
       readOnly: options.readOnly ?? false,

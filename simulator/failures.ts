@@ -1,4 +1,5 @@
 import { CommandError, DriverError, type ErrorCode } from '../driver/errors.js';
+import { STRERROR, type PathErrno } from './paths.js';
 
 /**
  * Failures shaped like the real tools' (util-linux 2.38 and libvirt 9.0 on Debian 12):
@@ -40,6 +41,43 @@ export function losetupNoFile(argv: string[], path: string): CommandError {
     argv,
     1,
     `losetup: ${path}: failed to set up loop device: No such file or directory\n`,
+  );
+}
+
+/** losetup on a path the kernel cannot look up (captured on our hosts with a 300-byte name). */
+export function losetupPathFailure(argv: string[], path: string, errno: PathErrno): CommandError {
+  return toolFailure(
+    errno === 'ENOTDIR' ? 'NotFound' : 'InvalidInput',
+    'attach loop device',
+    argv,
+    1,
+    `losetup: ${path}: failed to set up loop device: ${STRERROR[errno]}\n`,
+  );
+}
+
+/** mount on a target the kernel cannot use: too long a name, or not a directory (captured). */
+export function mountBadTarget(argv: string[], target: string, errno: PathErrno): CommandError {
+  const what =
+    errno === 'ENOTDIR'
+      ? 'mount point is not a directory.'
+      : `mount(2) system call failed: ${STRERROR[errno]}.`;
+  return toolFailure(
+    'InvalidInput',
+    'mount filesystem',
+    argv,
+    32,
+    `mount: ${target}: ${what}\n       dmesg(1) may have more information after failed mount system call.\n`,
+  );
+}
+
+/** umount of a target the kernel cannot look up (captured with a 300-byte name). */
+export function umountBadTarget(argv: string[], target: string, errno: PathErrno): CommandError {
+  return toolFailure(
+    errno === 'ENOENT' || errno === 'ENOTDIR' ? 'NotFound' : 'InvalidInput',
+    'unmount filesystem',
+    argv,
+    32,
+    `umount: ${target}: umount(2) system call failed: ${STRERROR[errno]}.\n`,
   );
 }
 

@@ -53,7 +53,7 @@ export class SimulatedHostFiles implements HostFiles {
   private at(action: string, path: string, syscall: string, followLast = true) {
     try {
       checkPathLength(path, syscall);
-      return this.state.resolveHostPath(path, followLast);
+      return this.state.resolveHostPath(path, followLast, syscall);
     } catch (error) {
       throw simFsError(action, path, error, syscall);
     }
@@ -88,10 +88,10 @@ export class SimulatedHostFiles implements HostFiles {
 
   async kind(path: string): Promise<FileKind | null> {
     const { tree, rel, real } = this.entry('check', path);
+    if (isSymlink(tree, rel)) return 'symlink';
     if (this.state.isBlockDevice(real)) return 'block-device';
     try {
       const stat = tree.lstatSync(rel);
-      if (stat.isSymbolicLink()) return 'symlink';
       return stat.isDirectory() ? 'directory' : stat.isFile() ? 'file' : 'other';
     } catch {
       return null;

@@ -3,7 +3,7 @@ import { parseLxcDomainXml } from './domain-xml-parser.js';
 import { DriverError } from '../driver/errors.js';
 import type { DomainInfo, Hypervisor } from '../driver/ports/hypervisor.js';
 import type { MountEntry } from '../driver/ports/mounts.js';
-import { lxcNoInit, notModelled, virshFailed, virshNoDomain } from './failures.js';
+import { lxcNoInit, notModelled, toolFailure, virshFailed, virshNoDomain } from './failures.js';
 import { interpretInit } from './init-script.js';
 import { toEntry } from './mounts.js';
 import type { SimDomain, SimState } from './state.js';
@@ -21,8 +21,17 @@ export class SimulatedHypervisor implements Hypervisor {
   constructor(private readonly state: SimState) {}
 
   async define(xml: string): Promise<DomainInfo> {
-    const spec = parseLxcDomainXml(xml);
     const argv = ['virsh', '-c', URI, 'define', '/dev/stdin'];
+    let spec;
+    try {
+      spec = parseLxcDomainXml(xml);
+    } catch (error) {
+      if (/<name> is missing or empty/.test(String((error as Error).message))) {
+        throw virshDefineFailed(argv, 'missing name information');
+      }
+      throw error;
+    }
+    checkDomainName(argv, spec.name);
     const existing = this.state.domains.get(spec.name);
     if (existing && existing.uuid !== spec.uuid) {
       throw new DriverError(
@@ -243,4 +252,33 @@ function exists(tree: SimDomain['namespace'][number]['fs']['tree'], path: string
 function hostRoot(maps: readonly { start: number; target: number; count: number }[]): number {
   const map = maps.find((m) => m.start === 0 && m.count > 0);
   return map ? map.target : 0;
+}
+
+/** `virsh define` failing with libvirt's error line (libvirt 9.0, captured on our hosts). */
+function virshDefineFailed(argv: string[], error: string) {
+  return toolFailure(
+    'InvalidInput',
+    'define domain',
+    argv,
+    1,
+    `error: Failed to define domain from ${argv[argv.length - 1]}\nerror: ${error}\n`,
+  );
+}
+
+// libvirt keeps a persistent LXC domain in /etc/libvirt/lxc/<name>.xml, written through
+// <name>.xml.new: a name longer than NAME_MAX minus those 8 bytes cannot be defined.
+const DOMAIN_NAME_MAX = 255 - '.xml.new'.length;
+
+/** Refuses the names libvirt 9.0 refuses, with its texts (captured with virsh define on our hosts). */
+function checkDomainName(argv: string[], name: string): void {
+  if (name.includes('/')) {
+    throw virshDefineFailed(argv, `XML error: name ${name} cannot contain '/'`);
+  }
+  if (name.includes('\n')) throw virshDefineFailed(argv, 'invalid char in name: \n');
+  if (new TextEncoder().encode(name).length > DOMAIN_NAME_MAX) {
+    throw virshDefineFailed(
+      argv,
+      `Failed to create file '/etc/libvirt/lxc/${name}.xml.new': File name too long`,
+    );
+  }
 }

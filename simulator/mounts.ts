@@ -2,12 +2,15 @@ import { probeFilesystem } from '../driver/core/fs-probe.js';
 import type { MountEntry, MountOptions, Mounts } from '../driver/ports/mounts.js';
 import { DriverError } from '../driver/errors.js';
 import {
+  mountBadTarget,
   mountNoSource,
   mountNoTarget,
   mountWrongFs,
+  umountBadTarget,
   umountBusy,
   umountNotMounted,
 } from './failures.js';
+import { errnoOf } from './paths.js';
 import type { SimMount, SimState } from './state.js';
 
 /** Types the kernel's ext4 driver also mounts. */
@@ -26,14 +29,23 @@ export class SimulatedMounts implements Mounts {
       source,
       target,
     ];
-    const where = this.state.resolveHostPath(target);
+    let where;
+    try {
+      where = this.state.resolveHostPath(target);
+    } catch (error) {
+      throw mountBadTarget(argv, target, errnoOf(error) ?? 'ENOENT');
+    }
     if (!isDirectory(where.tree, where.rel)) {
-      throw mountNoTarget(argv, target);
+      throw exists(where.tree, where.rel)
+        ? mountBadTarget(argv, target, 'ENOTDIR')
+        : mountNoTarget(argv, target);
     }
     const view = this.state.view(source);
     if (!view || !this.state.isBlockDevice(source)) {
       throw mountNoSource(argv, source, target);
     }
+    // libmount canonicalizes the source: a /dev/disk/by-id link is recorded as its device.
+    source = this.state.canonical(source);
     const reader = {
       size: view.length,
       read: async (offset: number, length: number) => this.state.readView(view, offset, length),
@@ -64,8 +76,13 @@ export class SimulatedMounts implements Mounts {
   }
 
   async unmount(target: string): Promise<void> {
-    const normal = this.state.canonical(target);
     const argv = ['umount', target];
+    let normal: string;
+    try {
+      normal = this.state.canonical(target);
+    } catch (error) {
+      throw umountBadTarget(argv, target, errnoOf(error) ?? 'ENOENT');
+    }
     const index = this.state.hostMounts.findLastIndex((m) => m.target === normal);
     if (index < 0) {
       throw umountNotMounted(argv, target);
@@ -98,6 +115,15 @@ export function toEntry(mount: SimMount): MountEntry {
 function isDirectory(tree: SimMount['fs']['tree'], path: string): boolean {
   try {
     return tree.statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function exists(tree: SimMount['fs']['tree'], path: string): boolean {
+  try {
+    tree.lstatSync(path);
+    return true;
   } catch {
     return false;
   }

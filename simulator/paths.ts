@@ -53,12 +53,14 @@ export class PathError extends Error {
 
 const utf8 = new TextEncoder();
 
-/** ENAMETOOLONG when a component or the whole path is longer than Linux allows. */
+/** ENAMETOOLONG when the whole path is longer than PATH_MAX (checked before any lookup). */
 export function checkPathLength(path: string, syscall: string): void {
   if (utf8.encode(path).length >= PATH_MAX) throw new PathError('ENAMETOOLONG', syscall, path);
-  for (const name of path.split('/')) {
-    if (utf8.encode(name).length > NAME_MAX) throw new PathError('ENAMETOOLONG', syscall, path);
-  }
+}
+
+/** ENAMETOOLONG when one component is longer than NAME_MAX (checked when it is looked up). */
+export function checkNameLength(name: string, syscall: string, path: string): void {
+  if (utf8.encode(name).length > NAME_MAX) throw new PathError('ENAMETOOLONG', syscall, path);
 }
 
 /** The errno of a memfs (or Node) error, when it is one the simulator models. */

@@ -47,7 +47,7 @@ import { DriverError } from '../driver/errors.js';
 import type { LoopDevice } from '../driver/ports/block-devices.js';
 import type { DomainState } from '../driver/ports/hypervisor.js';
 import type { LxcDomainSpec } from '../driver/core/domain-xml.js';
-import { MAX_SYMLINKS, PathError, checkPathLength } from './paths.js';
+import { MAX_SYMLINKS, PathError, checkNameLength, checkPathLength } from './paths.js';
 import { qcow2Header } from './qcow2-header.js';
 import { SparseDisk } from './sparse-disk.js';
 
@@ -342,8 +342,21 @@ export class SimState {
   }
 
   private lookup(path: string, strict: boolean, syscall: string): string {
+    return this.walk(path, strict, syscall).path;
+  }
+
+  /**
+   * The kernel's path walk: each component in turn, NAME_MAX checked when it is reached (a
+   * missing directory earlier in the path answers ENOENT first), symlinks followed.
+   * `complete` is false when a component was missing and the rest was kept as written.
+   */
+  private walk(
+    path: string,
+    strict: boolean,
+    syscall: string,
+  ): { path: string; complete: boolean } {
     checkPathLength(path, syscall);
-    const pending = posix.resolve('/', path).split('/').filter(Boolean);
+    const pending = (path.startsWith('/') ? path : `/${path}`).split('/').filter(Boolean);
     const done: string[] = [];
     let hops = 0;
     while (pending.length > 0) {
@@ -353,11 +366,12 @@ export class SimState {
         done.pop();
         continue;
       }
+      checkNameLength(name, syscall, path);
       const candidate = `/${[...done, name].join('/')}`;
       const kind = this.entryKind(candidate);
       if (kind === null) {
         if (strict) throw new PathError('ENOENT', syscall, path);
-        return posix.resolve(candidate, ...pending);
+        return { path: posix.resolve(candidate, ...pending), complete: false };
       }
       if (kind.symlink !== undefined) {
         if (++hops > MAX_SYMLINKS) throw new PathError('ELOOP', syscall, path);
@@ -371,7 +385,7 @@ export class SimState {
       }
       done.push(name);
     }
-    return `/${done.join('/')}`;
+    return { path: `/${done.join('/')}`, complete: true };
   }
 
   /** What one canonical-prefix path is: null when absent; devices count as files. */
@@ -405,7 +419,10 @@ export class SimState {
     const normal = posix.resolve('/', path);
     if (normal === '/') return '/';
     checkPathLength(path, syscall);
-    return posix.join(this.canonical(posix.dirname(normal), syscall), posix.basename(normal));
+    const parent = this.walk(posix.dirname(normal), false, syscall);
+    const name = posix.basename(normal);
+    if (parent.complete) checkNameLength(name, syscall, path);
+    return posix.join(parent.path, name);
   }
 
   /**
@@ -415,12 +432,13 @@ export class SimState {
   resolveHostPath(
     path: string,
     followLast = true,
+    syscall = 'lstat',
   ): {
     tree: Tree;
     rel: string;
     mount?: SimMount;
   } {
-    const normal = followLast ? this.canonical(path) : this.entryPath(path);
+    const normal = followLast ? this.canonical(path, syscall) : this.entryPath(path, syscall);
     const best = this.matchMount(normal);
     if (!best) {
       return { tree: this.host, rel: normal };

@@ -28,12 +28,15 @@ export const LOSETUP_ERRORS: readonly ErrorRule[] = [
   { match: /detach failed: No such device or address/, code: 'NotFound' },
   { match: /Device or resource busy/, code: 'Busy' },
   { match: /Invalid argument|File too large|offset is greater/i, code: 'InvalidInput' },
+  { match: /failed to set up loop device: Not a directory/, code: 'NotFound' },
+  { match: /File name too long|Too many levels of symbolic links/, code: 'InvalidInput' },
   { match: /Permission denied|Operation not permitted/, code: 'FailedPrecondition' },
 ];
 
 /** mount (util-linux 2.38); failures exit 32. */
 export const MOUNT_ERRORS: readonly ErrorRule[] = [
   { match: /already mounted|busy/i, code: 'Busy' },
+  { match: /File name too long|mount point is not a directory/, code: 'InvalidInput' },
   { match: /does not exist|No such file or directory/, code: 'NotFound' },
   {
     match: /wrong fs type|bad superblock|can't read superblock|unknown filesystem type/,
@@ -47,6 +50,7 @@ export const MOUNT_ERRORS: readonly ErrorRule[] = [
 
 /** umount (util-linux 2.38); failures exit 32. */
 export const UMOUNT_ERRORS: readonly ErrorRule[] = [
+  { match: /File name too long/, code: 'InvalidInput' },
   { match: /not mounted|no mount point specified|No such file or directory/, code: 'NotFound' },
   { match: /target is busy|busy/i, code: 'Busy' },
   {
@@ -67,6 +71,11 @@ export const VIRSH_ERRORS: readonly ErrorRule[] = [
   {
     match:
       /XML error|XML document failed to validate|domain_definition|Couldn't find end|unsupported configuration/,
+    code: 'InvalidInput',
+  },
+  // Names libvirt refuses (captured with virsh define on libvirt 9.0).
+  {
+    match: /invalid char in name|missing name information|File name too long/,
     code: 'InvalidInput',
   },
   {

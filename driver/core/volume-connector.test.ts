@@ -41,6 +41,23 @@ describe('PortVolumeConnector', () => {
     expect(await h.blockDevices.listLoops()).toEqual([]);
   });
 
+  it.each([
+    ['a path through a file', '/vols/v1.img/dev', 'NotFound', /ENOTDIR: not a directory, realpath/],
+    [
+      'a name longer than NAME_MAX',
+      `/dev/${'d'.repeat(256)}`,
+      'InvalidInput',
+      /ENAMETOOLONG: name too long/,
+    ],
+  ])('reports %s by its real cause, not as missing', async (_what, device, code, pattern) => {
+    const h = host();
+    const error = await h.volumes
+      .connect({ driver_volume_type: 'local', data: { device_path: device } })
+      .catch((e: unknown) => e as Error);
+    expect(error).toMatchObject({ code, message: expect.stringMatching(pattern) });
+    expect((error as Error).message).not.toMatch(/does not exist/);
+  });
+
   it('uses a local block device as it is and releases nothing', async () => {
     const h = host();
     const info = { driver_volume_type: 'local', data: { device_path: '/dev/sdb' } };

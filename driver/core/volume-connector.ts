@@ -1,4 +1,4 @@
-import { DriverError, hasCode } from '../errors.js';
+import { DriverError, hasCode, isDriverError } from '../errors.js';
 import type { BlockDevices } from '../ports/block-devices.js';
 import type { HostFiles } from '../ports/host-files.js';
 import type {
@@ -54,7 +54,17 @@ export class PortVolumeConnector implements VolumeConnector {
 
   private async connectLocal(data: Record<string, unknown>): Promise<ConnectedVolume> {
     const device = requireString(data, 'device_path', 'local');
-    const real = await this.files.realpath(device).catch(() => null);
+    const real = await this.files.realpath(device).catch((error: unknown) => {
+      // Only a missing path "does not exist"; a too long name, a symlink loop or a path
+      // through a file keep their own reason.
+      if (hasCode(error, 'NotFound') && /ENOENT|No such file/.test(error.message)) return null;
+      throw isDriverError(error)
+        ? new DriverError(error.code, `Failed to connect volume: ${error.message}`, {
+            cause: error,
+            details: { device_path: device },
+          })
+        : error;
+    });
     const kind = real === null ? null : await this.files.kind(real);
     if (kind === null) {
       throw new DriverError('NotFound', `Failed to connect volume: ${device} does not exist`);

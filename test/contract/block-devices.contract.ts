@@ -104,5 +104,42 @@ export function describeBlockDevicesContract(makeHarness: HarnessFactory): void 
         code: 'NotFound',
       });
     });
+
+    it('records the resolved backing file of a symlinked path, as the kernel does', async () => {
+      const h = harness();
+      const file = await h.makeDiskFile({ size: '1M', table: 'none' });
+      const link = await h.makeSymlink(file, 'backing-link');
+      const loop = await h.host.blockDevices.attachLoop(link);
+      try {
+        expect(loop.backingFile).toBe(await h.host.files.realpath(file));
+      } finally {
+        await h.host.blockDevices.detachLoop(loop.device);
+      }
+    });
+
+    it.each([
+      [
+        'a name longer than NAME_MAX',
+        (f: string) => `${f.slice(0, f.lastIndexOf('/'))}/${'l'.repeat(256)}`,
+        'InvalidInput',
+        /failed to set up loop device: File name too long$/,
+      ],
+      [
+        'a path through a file',
+        (f: string) => `${f}/below`,
+        'NotFound',
+        /failed to set up loop device: Not a directory$/,
+      ],
+    ])("fails to attach %s with the kernel's reason", async (_what, make, code, pattern) => {
+      const h = harness();
+      const file = await h.makeDiskFile({ size: '1M', table: 'none' });
+      await expect(h.host.blockDevices.attachLoop(make(file))).rejects.toMatchObject({
+        code,
+        message: expect.stringMatching(pattern),
+      });
+      expect(await h.host.blockDevices.listLoops()).not.toContainEqual(
+        expect.objectContaining({ backingFile: expect.stringContaining(file) }),
+      );
+    });
   });
 }

@@ -152,6 +152,36 @@ export function describeHypervisorContract(makeHarness: HarnessFactory): void {
       await expect(h.host.hypervisor[method](domainName())).rejects.toMatchObject({ code });
     });
 
+    it.each([
+      [
+        'a slash',
+        (n: string) => `${n}/x`,
+        /^Failed to define domain: XML error: name nlxc-ct-\w+\/x cannot contain '\/'$/,
+      ],
+      ['a newline', (n: string) => `${n}\nx`, /^Failed to define domain: invalid char in name:$/],
+      [
+        'more than 247 bytes (/etc/libvirt/lxc/<name>.xml.new)',
+        (n: string) => n.padEnd(248, 'x'),
+        /^Failed to define domain: Failed to create file '\/etc\/libvirt\/lxc\/nlxc-ct-\w+x+\.xml\.new': File name too long$/,
+      ],
+    ])('refuses a domain name with %s, as libvirt does', async (_what, make, pattern) => {
+      const h = harness();
+      const name = make(domainName());
+      await expect(
+        h.host.hypervisor.define(domainXml(name, `${h.instancesPath}/x`)),
+      ).rejects.toMatchObject({ code: 'InvalidInput', message: expect.stringMatching(pattern) });
+      await expect(h.host.hypervisor.info(name)).rejects.toMatchObject({ code: 'NotFound' });
+    });
+
+    it('defines a domain whose name is 247 bytes long', async () => {
+      const h = harness();
+      const name = domainName().padEnd(247, 'y');
+      await expect(
+        h.host.hypervisor.define(domainXml(name, `${h.instancesPath}/x`)),
+      ).resolves.toMatchObject({ name, state: 'shut off' });
+      await h.host.hypervisor.undefine(name);
+    });
+
     it('rejects XML without a name with InvalidInput', async () => {
       const h = harness();
       await expect(h.host.hypervisor.define("<domain type='lxc'/>")).rejects.toMatchObject({
