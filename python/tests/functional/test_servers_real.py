@@ -23,6 +23,7 @@ REAL_ROOT = os.environ.get('NOVA_LXC_REAL_ROOT', '/var/tmp/nova-lxc-real')
 IMAGE_ID = 'c0ffee00-1d2e-4f00-9a00-0000000000c1'
 VOLUME_ID = 'c0ffee00-1d2e-4f00-9a00-0000000000c2'
 BLANK_VOLUME_ID = 'c0ffee00-1d2e-4f00-9a00-0000000000c3'
+IMAGE_VOLUME_ID = 'c0ffee00-1d2e-4f00-9a00-0000000000c4'
 LXC = ['virsh', '-c', os.environ.get('NOVA_LXC_CONNECTION_URI', 'lxc:///')]
 
 
@@ -127,6 +128,17 @@ class RealServersTest(base.NovaLxcFunctionalBase):
         view = self.assert_running_on(server, 1)
         self.assertEqual(device, view['root']['source'])
         self.lifecycle(server, 1)
+
+    def test_real_container_from_image_to_volume(self):
+        # Cinder would copy the image into the new volume; the test builds that volume.
+        self.add_image(IMAGE_ID, disk_format='raw', data=b'')
+        self.stub_volume_create(IMAGE_VOLUME_ID)
+        device = self.loop_volume(IMAGE_VOLUME_ID, sim.partitioned('real-image-to-volume'))
+        server = self.boot(bdms=[{'uuid': IMAGE_ID, 'source_type': 'image',
+                                  'destination_type': 'volume', 'volume_size': 1,
+                                  'boot_index': 0}])
+        self.assertEqual(device, self.assert_running_on(server, 1)['root']['source'])
+        self._delete_server(server)
 
     def test_a_real_volume_without_a_filesystem_gives_error(self):
         device = self.loop_volume(BLANK_VOLUME_ID, sim.BLANK_PARTITION)
