@@ -4,7 +4,7 @@
  * document and what was expected, e.g. `steps[2].boot.volume: expected ...`.
  */
 import type { LxcDriverOptions } from '../driver/driver.js';
-import { DriverError, type ErrorCode } from '../driver/errors.js';
+import type { ErrorCode } from '../driver/errors.js';
 import type {
   DiskSpec,
   FileSpec,
@@ -15,20 +15,28 @@ import type {
 } from '../harness/disk-spec.js';
 import { parseSize } from '../harness/disk-spec.js';
 import { parseBlockDeviceArg, type BdmV2 } from '../driver/nova/novaclient-block-device.js';
-import { closest, distance } from 'fastest-levenshtein';
 import { checkDiskLayout } from './disk-checks.js';
 import { checkInstanceReferences } from './references.js';
+import { Reader, type Locator } from './reader.js';
+import {
+  always,
+  checkOnly,
+  keysOf,
+  optional,
+  readFields,
+  renamed,
+  type FieldRead,
+  type Read,
+  type Fits,
+} from './fields.js';
 
-/** Host options: the driver's own (named as nova.conf names them), placed below the harness. */
-export interface HostOptions extends Pick<
-  LxcDriverOptions,
-  'uidMaps' | 'gidMaps' | 'imagesType' | 'useCowImages' | 'rootPartition' | 'hostArch'
-> {
-  /** A directory below the harness's instances path (the real host decides where that is). */
-  instancesSubdir?: string;
-  /** instances_path is a symlink to the real directory, as operators often have it. */
-  instancesPathSymlink?: boolean;
-}
+export { Reader, type Locator } from './reader.js';
+
+/**
+ * Host options: the driver's own (named as nova.conf names them), placed below the harness
+ * (read by HOST_FIELDS).
+ */
+export type HostOptions = Read<typeof HOST_FIELDS>;
 
 /** A Glance image the scenario caches on the host. */
 export interface ImageDecl {
@@ -87,66 +95,23 @@ export type HostAction =
   | { kind: 'attach_loop'; volume: string }
   | { kind: 'detach_loop'; volume: string };
 
-/** What a failing step must have thrown. */
-export interface ErrorExpectation {
-  code?: ErrorCode;
-  /** A substring of the message. */
-  message?: string;
-  /** A regular expression the message must match. */
-  messageRegex?: string;
-  /** The step may also succeed (a fault the driver tolerates). */
-  optional?: boolean;
-}
+/** What a failing step must have thrown (read by ERROR_FIELDS). */
+export type ErrorExpectation = Read<typeof ERROR_FIELDS>;
 
-/** A device the scenario attached, as `attached` describes it. */
-export interface AttachedExpectation {
-  loop?: string;
-  nbd?: string;
-  offset?: number;
-  sizeLimit?: number;
-}
+/** A device the scenario attached, as `attached` describes it (read by ATTACHED_FIELDS). */
+export type AttachedExpectation = Read<typeof ATTACHED_FIELDS>;
 
-/** Which filesystem is a container's root. */
-export interface RootExpectation {
-  source: string;
-  partition?: number | null;
-  fstype?: string;
-  /** Byte offset and size limit of the loop device that backs the root (0 = whole file). */
-  offset?: number;
-  sizeLimit?: number;
-}
+/** Which filesystem is a container's root (read by ROOT_FIELDS). */
+export type RootExpectation = Read<typeof ROOT_FIELDS>;
 
-/** Bytes of a region of a volume file, by SHA-256 or as all zeros. */
-export interface DiskBytesExpectation {
-  volume: string;
-  offset: number;
-  length: number;
-  sha256?: string;
-  zero?: boolean;
-}
+/** Bytes of a region of a volume file, by SHA-256 or as all zeros (DISK_BYTES_FIELDS). */
+export type DiskBytesExpectation = Read<typeof DISK_BYTES_FIELDS>;
 
 /** A file on a volume, read from the volume file without attaching anything. */
-export interface VolumeFileExpectation {
-  volume: string;
-  partition: number | null;
-  path: string;
-  content: string | null;
-}
+export type VolumeFileExpectation = Read<typeof VOLUME_FILE_FIELDS>;
 
-/** Everything that can be checked after a step. */
-export interface Expectations {
-  state?: Record<string, string>;
-  root?: Record<string, RootExpectation>;
-  files?: Record<string, Record<string, string | null>>;
-  volumeFiles?: VolumeFileExpectation[];
-  hostMounts?: string[];
-  attached?: AttachedExpectation[];
-  domains?: string[];
-  clean?: boolean;
-  diskBytes?: DiskBytesExpectation[];
-  /** Per instance: a subset of the domain XML the driver last defined, as fast-xml-parser reads it. */
-  domainXml?: Record<string, unknown>;
-}
+/** Everything that can be checked after a step (read by EXPECT_FIELDS). */
+export type Expectations = Read<typeof EXPECT_FIELDS>;
 
 /** The outcome a step must have on a host with (or without) a capability. */
 export interface Outcome {
@@ -228,111 +193,6 @@ const IMAGES_TYPES = ['default', 'raw', 'flat', 'qcow2'] as const;
 
 type Dict = Record<string, unknown>;
 
-/** Where a path inside the document (`steps[2].boot.volume`) is in the file, when known. */
-export type Locator = (path: string) => { line: number; column: number } | undefined;
-
-/** Reads one document, remembering the file for messages. */
-export class Reader {
-  constructor(
-    readonly file: string,
-    private readonly locate: Locator = () => undefined,
-  ) {}
-
-  fail(path: string, expected: string, got: unknown, suggestion?: string): never {
-    const shown =
-      got === undefined ? 'nothing' : typeof got === 'string' ? `"${got}"` : JSON.stringify(got);
-    const at = this.locate(path);
-    const where = at ? `${this.file}:${at.line}:${at.column}` : this.file;
-    throw new DriverError(
-      'InvalidInput',
-      `${where}: ${path}: expected ${expected}, got ${shown}` +
-        (suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`),
-      {
-        hint: 'See scenarios/README.md for the scenario format.',
-        details: { file: this.file, path, ...(at ?? {}) },
-      },
-    );
-  }
-
-  dict(value: unknown, path: string, allowed: readonly string[]): Dict {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      this.fail(path, 'a mapping', value);
-    }
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) {
-        this.fail(
-          `${path}.${key}`,
-          `one of the keys ${allowed.join(', ')}`,
-          key,
-          didYouMean(key, allowed),
-        );
-      }
-    }
-    return value as Dict;
-  }
-
-  list(value: unknown, path: string): unknown[] {
-    if (!Array.isArray(value)) this.fail(path, 'a list', value);
-    return value;
-  }
-
-  string(value: unknown, path: string, what = 'a string'): string {
-    if (typeof value !== 'string' || value === '') this.fail(path, what, value);
-    return value;
-  }
-
-  optString(value: unknown, path: string): string | undefined {
-    return value === undefined ? undefined : this.string(value, path);
-  }
-
-  /** Numbers and strings both, as YAML users write `2` or `"2"` for a partition. */
-  scalar(value: unknown, path: string): string {
-    if (typeof value === 'number') return String(value);
-    return this.string(value, path, 'a string or number');
-  }
-
-  int(value: unknown, path: string, min = 0): number {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-      this.fail(path, `a whole number ≥ ${min}`, value);
-    }
-    return value;
-  }
-
-  bool(value: unknown, path: string): boolean {
-    if (typeof value !== 'boolean') this.fail(path, 'true or false', value);
-    return value;
-  }
-
-  oneOf<T extends string>(value: unknown, path: string, options: readonly T[], note = ''): T {
-    if (typeof value !== 'string' || !options.includes(value as T)) {
-      this.fail(
-        path,
-        `one of ${options.join(', ')}${note}`,
-        value,
-        typeof value === 'string' ? didYouMean(value, options) : undefined,
-      );
-    }
-    return value as T;
-  }
-
-  stringMap(value: unknown, path: string): Record<string, string> {
-    if (value === undefined) return {};
-    const dict = this.dict(value, path, Object.keys(value as Dict));
-    const out: Record<string, string> = {};
-    for (const [key, item] of Object.entries(dict)) {
-      out[key] = this.scalar(item, `${path}.${key}`);
-    }
-    return out;
-  }
-}
-
-/** The allowed word closest to a mistyped one, when it is close enough to be a typo. */
-function didYouMean(word: string, allowed: readonly string[]): string | undefined {
-  if (allowed.length === 0) return undefined;
-  const best = closest(word, [...allowed]);
-  return distance(word, best) <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
 /**
  * Validates a parsed YAML document as a scenario; `file` names it in error messages and
  * `locate` adds the line and column of a path.
@@ -401,59 +261,58 @@ export function parseScenario(doc: unknown, file: string, locate?: Locator): Sce
 
 function parseHost(r: Reader, value: unknown): HostOptions {
   if (value === undefined) return {};
-  const h = r.dict(value, 'host', [
-    'instances_path',
-    'uid_maps',
-    'gid_maps',
-    'images_type',
-    'use_cow_images',
-    'root_partition',
-    'host_arch',
-    'instances_path_symlink',
-    'virt_type',
-  ]);
-  const out: HostOptions = {};
-  if (h['virt_type'] !== undefined) {
-    r.oneOf(h['virt_type'], 'host.virt_type', ['lxc'], ' (nova-lxc is the LXC driver)');
-  }
-  if (h['instances_path_symlink'] !== undefined) {
-    out.instancesPathSymlink = r.bool(h['instances_path_symlink'], 'host.instances_path_symlink');
-  }
-  if (h['instances_path'] !== undefined) {
-    const sub = r.string(h['instances_path'], 'host.instances_path');
-    if (sub.startsWith('/') || sub.split('/').includes('..')) {
-      r.fail('host.instances_path', "a relative directory below the backend's instances path", sub);
-    }
-    out.instancesSubdir = sub;
-  }
-  for (const key of ['uid_maps', 'gid_maps'] as const) {
-    if (h[key] === undefined) continue;
-    // As nova.conf has it, pasted: `uid_maps = 0:100000:65536` or a comma list.
-    const value = typeof h[key] === 'string' ? h[key].split(',').map((m) => m.trim()) : h[key];
-    const maps = r.list(value, `host.${key}`).map((m, i) => {
-      const text = r.string(m, `host.${key}[${i}]`);
-      if (!/^\d+:\d+:\d+$/.test(text)) r.fail(`host.${key}[${i}]`, '"guest:host:count"', text);
-      return text;
-    });
-    if (key === 'uid_maps') out.uidMaps = maps;
-    else out.gidMaps = maps;
-  }
-  if (h['images_type'] !== undefined)
-    out.imagesType = r.oneOf(
-      h['images_type'],
-      'host.images_type',
-      IMAGES_TYPES,
-      ' (lvm, rbd and ploop are not supported for LXC by nova-lxc)',
-    );
-  if (h['use_cow_images'] !== undefined) {
-    out.useCowImages = r.bool(h['use_cow_images'], 'host.use_cow_images');
-  }
-  if (h['root_partition'] !== undefined) {
-    out.rootPartition = r.scalar(h['root_partition'], 'host.root_partition');
-  }
-  if (h['host_arch'] !== undefined) out.hostArch = r.string(h['host_arch'], 'host.host_arch');
-  return out;
+  return readFields(r, value, 'host', HOST_FIELDS, undefined);
 }
+
+/** `uid_maps`/`gid_maps`: a list, or as nova.conf has it pasted (`0:100000:65536`, or a comma list). */
+function idMaps(r: Reader, value: unknown, path: string): string[] {
+  const list = typeof value === 'string' ? value.split(',').map((m) => m.trim()) : value;
+  return r.list(list, path).map((m, i) => {
+    const text = r.string(m, `${path}[${i}]`);
+    if (!/^\d+:\d+:\d+$/.test(text)) r.fail(`${path}[${i}]`, '"guest:host:count"', text);
+    return text;
+  });
+}
+
+/** The keys of `host:`, each once: what it is called in the file, how it is read. */
+const HOST_FIELDS = {
+  /** A directory below the harness's instances path (the real host decides where that is). */
+  instances_path: renamed(
+    'instancesSubdir',
+    optional((r, v, path) => {
+      const sub = r.string(v, path);
+      if (sub.startsWith('/') || sub.split('/').includes('..')) {
+        r.fail(path, "a relative directory below the backend's instances path", sub);
+      }
+      return sub;
+    }),
+  ),
+  uid_maps: optional(idMaps),
+  gid_maps: optional(idMaps),
+  images_type: optional((r, v, path) =>
+    r.oneOf(v, path, IMAGES_TYPES, ' (lvm, rbd and ploop are not supported for LXC by nova-lxc)'),
+  ),
+  use_cow_images: optional((r, v, path) => r.bool(v, path)),
+  root_partition: optional((r, v, path) => r.scalar(v, path)),
+  host_arch: optional((r, v, path) => r.string(v, path)),
+  /** instances_path is a symlink to the real directory, as operators often have it. */
+  instances_path_symlink: optional((r, v, path) => r.bool(v, path)),
+  /** Checked only: nova-lxc is the LXC driver. */
+  virt_type: checkOnly((r, v, path) => r.oneOf(v, path, ['lxc'], ' (nova-lxc is the LXC driver)')),
+};
+
+// The driver options a scenario sets have the driver's own types.
+const _hostOptionsFit: Fits<
+  Pick<
+    HostOptions,
+    'uidMaps' | 'gidMaps' | 'imagesType' | 'useCowImages' | 'rootPartition' | 'hostArch'
+  >,
+  Pick<
+    LxcDriverOptions,
+    'uidMaps' | 'gidMaps' | 'imagesType' | 'useCowImages' | 'rootPartition' | 'hostArch'
+  >
+> = true;
+void _hostOptionsFit;
 
 function parseImage(r: Reader, value: unknown, path: string): ImageDecl {
   const i = r.dict(value, path, ['format', 'properties', 'disk']);
@@ -905,94 +764,101 @@ function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
 }
 
 function parseError(r: Reader, value: unknown, path: string): ErrorExpectation {
-  const e = r.dict(value, path, ['code', 'message', 'message_regex', 'optional']);
-  const out: ErrorExpectation = {};
-  if (e['code'] !== undefined) out.code = r.oneOf(e['code'], `${path}.code`, ERROR_CODES);
-  if (e['message'] !== undefined) out.message = r.string(e['message'], `${path}.message`);
-  if (e['message_regex'] !== undefined) {
-    const source = r.string(e['message_regex'], `${path}.message_regex`);
+  return readFields(r, value, path, ERROR_FIELDS, undefined);
+}
+
+const ERROR_FIELDS = {
+  code: optional((r, v, path) => r.oneOf(v, path, ERROR_CODES)),
+  /** A substring of the message. */
+  message: optional((r, v, path) => r.string(v, path)),
+  /** A regular expression the message must match. */
+  message_regex: optional((r, v, path) => {
+    const source = r.string(v, path);
     try {
       new RegExp(source);
     } catch {
-      r.fail(`${path}.message_regex`, 'a valid regular expression', source);
+      r.fail(path, 'a valid regular expression', source);
     }
-    out.messageRegex = source;
-  }
-  if (e['optional'] !== undefined) out.optional = r.bool(e['optional'], `${path}.optional`);
-  return out;
-}
+    return source;
+  }),
+  /** The step may also succeed (a fault the driver tolerates). */
+  optional: optional((r, v, path) => r.bool(v, path)),
+};
 
 function parseExpect(ctx: StepContext, value: unknown, path: string): Expectations {
-  const { r } = ctx;
-  const e = r.dict(value, path, [
-    'state',
-    'root',
-    'files',
-    'volume_files',
-    'host_mounts',
-    'attached',
-    'domains',
-    'clean',
-    'disk_bytes',
-    'domain_xml',
-  ]);
-  const out: Expectations = {};
-  if (e['disk_bytes'] !== undefined) {
-    out.diskBytes = r.list(e['disk_bytes'], `${path}.disk_bytes`).map((v, i) => {
-      const at = `${path}.disk_bytes[${i}]`;
-      const d = r.dict(v, at, ['volume', 'offset', 'length', 'sha256', 'zero']);
-      const volume = r.string(d['volume'], `${at}.volume`);
-      if (!ctx.volumes[volume] && !isImageVolume(ctx, volume))
-        r.fail(`${at}.volume`, 'the name of a declared volume', volume);
-      const region: DiskBytesExpectation = {
-        volume,
-        offset: r.int(d['offset'], `${at}.offset`),
-        length: r.int(d['length'], `${at}.length`, 1),
-      };
-      if (d['sha256'] !== undefined) {
-        const hash = r.string(d['sha256'], `${at}.sha256`);
-        if (!/^[0-9a-f]{64}$/.test(hash)) r.fail(`${at}.sha256`, '64 lower-case hex digits', hash);
-        region.sha256 = hash;
-      }
-      if (d['zero'] !== undefined) region.zero = r.bool(d['zero'], `${at}.zero`);
-      if ((region.sha256 === undefined) === (region.zero !== true))
-        r.fail(at, 'exactly one of sha256 or zero: true', v);
-      return region;
-    });
-  }
-  if (e['domain_xml'] !== undefined) {
-    out.domainXml = r.dict(
-      e['domain_xml'],
-      `${path}.domain_xml`,
-      Object.keys(e['domain_xml'] as Dict),
-    );
-    for (const [inst, subset] of Object.entries(out.domainXml)) {
-      r.dict(subset, `${path}.domain_xml.${inst}`, Object.keys((subset ?? {}) as Dict));
-    }
-  }
-  if (e['state'] !== undefined) out.state = r.stringMap(e['state'], `${path}.state`);
-  if (e['root'] !== undefined) {
-    out.root = {};
-    const roots = r.dict(e['root'], `${path}.root`, Object.keys(e['root'] as Dict));
-    for (const [inst, v] of Object.entries(roots)) {
-      const at = `${path}.root.${inst}`;
-      const d = r.dict(v, at, ['source', 'partition', 'fstype', 'offset', 'size_limit']);
-      const root: RootExpectation = { source: parseSourceName(ctx, d['source'], `${at}.source`) };
-      if (d['offset'] !== undefined) root.offset = r.int(d['offset'], `${at}.offset`);
-      if (d['size_limit'] !== undefined)
-        root.sizeLimit = r.int(d['size_limit'], `${at}.size_limit`);
-      if (d['partition'] !== undefined)
-        root.partition =
-          d['partition'] === null ? null : r.int(d['partition'], `${at}.partition`, 1);
-      if (d['fstype'] !== undefined) root.fstype = r.string(d['fstype'], `${at}.fstype`);
-      out.root[inst] = root;
-    }
-  }
-  if (e['files'] !== undefined) {
-    out.files = {};
-    const files = r.dict(e['files'], `${path}.files`, Object.keys(e['files'] as Dict));
-    for (const [inst, v] of Object.entries(files)) {
-      const at = `${path}.files.${inst}`;
+  return readFields(ctx.r, value, path, EXPECT_FIELDS, ctx);
+}
+
+/** A volume the scenario declares, or one made from an image at boot. */
+function volumeName(r: Reader, value: unknown, path: string, ctx: StepContext): string {
+  const volume = r.string(value, path);
+  if (!ctx.volumes[volume] && !isImageVolume(ctx, volume))
+    r.fail(path, 'the name of a declared volume', volume);
+  return volume;
+}
+
+/** A mapping whose keys are names the scenario chooses (instances), each read by `item`. */
+function byName<T>(item: FieldRead<T, StepContext>): FieldRead<Record<string, T>, StepContext> {
+  return (r, value, path, ctx) => {
+    const dict = r.dict(value, path, Object.keys((value ?? {}) as Dict));
+    const out: Record<string, T> = {};
+    for (const [name, v] of Object.entries(dict)) out[name] = item(r, v, `${path}.${name}`, ctx);
+    return out;
+  };
+}
+
+/** A list, each item read by `item` at `<path>[i]`. */
+function listOf<T, C>(item: FieldRead<T, C>): FieldRead<T[], C> {
+  return (r, value, path, ctx) =>
+    r.list(value, path).map((v, i) => item(r, v, `${path}[${i}]`, ctx));
+}
+
+const sourceName: FieldRead<string, StepContext> = (_r, v, path, ctx) =>
+  parseSourceName(ctx, v, path);
+
+const ROOT_FIELDS = {
+  source: always(sourceName),
+  partition: optional((r, v, path) => (v === null ? null : r.int(v, path, 1))),
+  fstype: optional((r, v, path) => r.string(v, path)),
+  /** Byte offset and size limit of the loop device that backs the root (0 = whole file). */
+  offset: optional((r, v, path) => r.int(v, path)),
+  size_limit: optional((r, v, path) => r.int(v, path)),
+};
+
+const ATTACHED_FIELDS = {
+  loop: optional(sourceName),
+  nbd: optional(sourceName),
+  offset: optional((r, v, path) => r.int(v, path)),
+  size_limit: optional((r, v, path) => r.int(v, path)),
+};
+
+const VOLUME_FILE_FIELDS = {
+  volume: always(volumeName),
+  partition: always((r, v, path) => (v === undefined || v === null ? null : r.int(v, path, 1))),
+  path: always((r, v, path) => r.string(v, path)),
+  content: always((r, v, path) =>
+    v === null ? null : r.string(v, path, 'the content, or null for absent'),
+  ),
+};
+
+const DISK_BYTES_FIELDS = {
+  volume: always(volumeName),
+  offset: always((r, v, path) => r.int(v, path)),
+  length: always((r, v, path) => r.int(v, path, 1)),
+  sha256: optional((r, v, path) => {
+    const hash = r.string(v, path);
+    if (!/^[0-9a-f]{64}$/.test(hash)) r.fail(path, '64 lower-case hex digits', hash);
+    return hash;
+  }),
+  zero: optional((r, v, path) => r.bool(v, path)),
+};
+
+/** The keys of `expect:`, each once: what it is called in the file, how it is read. */
+const EXPECT_FIELDS = {
+  state: optional((r, v, path) => r.stringMap(v, path)),
+  root: optional(byName((r, v, path, ctx) => readFields(r, v, path, ROOT_FIELDS, ctx))),
+  files: optional(
+    byName((r, v, at) => {
       const d = r.dict(v, at, Object.keys((v ?? {}) as Dict));
       const per: Record<string, string | null> = {};
       for (const [file, content] of Object.entries(d)) {
@@ -1002,57 +868,40 @@ function parseExpect(ctx: StepContext, value: unknown, path: string): Expectatio
             ? null
             : r.string(content, `${at}["${file}"]`, 'the content, or null for absent');
       }
-      out.files[inst] = per;
-    }
-  }
-  if (e['volume_files'] !== undefined) {
-    out.volumeFiles = r.list(e['volume_files'], `${path}.volume_files`).map((v, i) => {
-      const at = `${path}.volume_files[${i}]`;
-      const d = r.dict(v, at, ['volume', 'partition', 'path', 'content']);
-      const volume = r.string(d['volume'], `${at}.volume`);
-      if (!ctx.volumes[volume] && !isImageVolume(ctx, volume))
-        r.fail(`${at}.volume`, 'the name of a declared volume', volume);
-      const raw = d['content'];
-      const content =
-        raw === null ? null : r.string(raw, `${at}.content`, 'the content, or null for absent');
-      return {
-        volume,
-        partition:
-          d['partition'] === undefined || d['partition'] === null
-            ? null
-            : r.int(d['partition'], `${at}.partition`, 1),
-        path: r.string(d['path'], `${at}.path`),
-        content,
-      };
-    });
-  }
-  if (e['host_mounts'] !== undefined) {
-    out.hostMounts = r
-      .list(e['host_mounts'], `${path}.host_mounts`)
-      .map((m, i) => r.string(m, `${path}.host_mounts[${i}]`, '"<instance>/<path>"'));
-  }
-  if (e['attached'] !== undefined) {
-    out.attached = r.list(e['attached'], `${path}.attached`).map((a, i) => {
-      const at = `${path}.attached[${i}]`;
-      const d = r.dict(a, at, ['loop', 'nbd', 'offset', 'size_limit']);
+      return per;
+    }),
+  ),
+  volume_files: optional(
+    listOf((r, v, path, ctx: StepContext) => readFields(r, v, path, VOLUME_FILE_FIELDS, ctx)),
+  ),
+  host_mounts: optional(listOf((r, v, path) => r.string(v, path, '"<instance>/<path>"'))),
+  attached: optional(
+    listOf((r, v, at, ctx: StepContext) => {
+      const d = r.dict(v, at, keysOf(ATTACHED_FIELDS));
       if ((d['loop'] === undefined) === (d['nbd'] === undefined))
-        r.fail(at, 'exactly one of loop or nbd', a);
-      const out: AttachedExpectation = {};
-      if (d['loop'] !== undefined) out.loop = parseSourceName(ctx, d['loop'], `${at}.loop`);
-      if (d['nbd'] !== undefined) out.nbd = parseSourceName(ctx, d['nbd'], `${at}.nbd`);
-      if (d['offset'] !== undefined) out.offset = r.int(d['offset'], `${at}.offset`);
-      if (d['size_limit'] !== undefined) out.sizeLimit = r.int(d['size_limit'], `${at}.size_limit`);
-      return out;
-    });
-  }
-  if (e['domains'] !== undefined) {
-    out.domains = r
-      .list(e['domains'], `${path}.domains`)
-      .map((d, i) => instanceName(r, d, `${path}.domains[${i}]`));
-  }
-  if (e['clean'] !== undefined) out.clean = r.bool(e['clean'], `${path}.clean`);
-  return out;
-}
+        r.fail(at, 'exactly one of loop or nbd', v);
+      return readFields(r, v, at, ATTACHED_FIELDS, ctx);
+    }),
+  ),
+  domains: optional(listOf((r, v, path) => instanceName(r, v, path))),
+  clean: optional((r, v, path) => r.bool(v, path)),
+  disk_bytes: optional(
+    listOf((r, v, at, ctx: StepContext) => {
+      const region = readFields(r, v, at, DISK_BYTES_FIELDS, ctx);
+      if ((region.sha256 === undefined) === (region.zero !== true))
+        r.fail(at, 'exactly one of sha256 or zero: true', v);
+      return region;
+    }),
+  ),
+  /** Per instance: a subset of the domain XML the driver last defined, as fast-xml-parser reads it. */
+  domain_xml: optional((r, v, path): Record<string, unknown> => {
+    const dict = r.dict(v, path, Object.keys(v as Dict));
+    for (const [inst, subset] of Object.entries(dict)) {
+      r.dict(subset, `${path}.${inst}`, Object.keys((subset ?? {}) as Dict));
+    }
+    return dict;
+  }),
+};
 
 /** `volume:NAME` (a volume file), `disk:INSTANCE` (an instance disk) or `nbd:INSTANCE`. */
 function parseSourceName(ctx: StepContext, value: unknown, path: string): string {
