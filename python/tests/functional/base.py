@@ -3,6 +3,7 @@ manager and placement in one process) with compute_driver = novalxc.driver.NovaL
 against a nova-lxc service this test starts."""
 
 import os
+import shutil
 import tempfile
 
 from nova.tests.functional import integrated_helpers
@@ -38,6 +39,7 @@ class NovaLxcFunctionalBase(integrated_helpers._IntegratedTestBase):
     def _make_instances_path(self):
         path = tempfile.mkdtemp(prefix='nova-lxc-instances-')
         os.chmod(path, 0o755)
+        self.addCleanup(shutil.rmtree, path, True)
         return path
 
     def _setup_compute_service(self):
