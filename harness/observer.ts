@@ -88,6 +88,21 @@ export class HostObserver {
     return this.host.hypervisor.containerRoot(domain).catch(() => null);
   }
 
+  /** Byte offset and size of partition `number` of a disk file, null when it has none. */
+  async partitionRange(
+    path: string,
+    number: number,
+  ): Promise<{ offset: number; size: number } | null> {
+    const geometry = await this.host.blockDevices.geometry(path);
+    const table = await readPartitionTable({
+      size: geometry.size,
+      sectorSizeHint: geometry.logicalSectorSize,
+      read: (offset, length) => this.host.blockDevices.read(path, offset, length),
+    });
+    const part = table?.partitions.find((p) => p.number === number);
+    return part ? { offset: part.start, size: part.size } : null;
+  }
+
   /** The number of the partition a loop device maps (by its offset), null when none matches. */
   async partitionAt(loop: LoopDevice): Promise<number | null> {
     const geometry = await this.host.blockDevices.geometry(loop.backingFile);

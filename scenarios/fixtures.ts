@@ -24,6 +24,13 @@ export async function prepareFixtures(state: RunState): Promise<void> {
     const path = await harness.makeDiskFile(volume.disk, `vol-${name}`);
     state.volumes.set(name, path);
     replacements.set(path, `<volume:${name}>`);
+    if (volume.localDevice) {
+      const loop = await bare.blockDevices.attachLoop(path, {
+        sectorSize: volume.localDevice.sectorSize,
+      });
+      state.outOfBandLoops.add(loop.device);
+      state.localDevices.set(name, loop.device);
+    }
   }
   for (const [name, image] of Object.entries(scenario.images)) {
     let path = await harness.makeDiskFile(image.disk, `img-${name}`);

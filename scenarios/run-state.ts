@@ -62,6 +62,10 @@ export class RunState {
   driver: LxcDriver | undefined;
   /** Loop devices host actions attached behind the driver's back; teardown detaches them. */
   readonly outOfBandLoops = new Set<string>();
+  /** Mounts host actions made (`<volume>#<partition>` → mount and its loop device). */
+  readonly outOfBandMounts = new Map<string, { dir: string; device: string }>();
+  /** Volume name → the loop device the harness attached for `local_device`. */
+  readonly localDevices = new Map<string, string>();
 
   constructor(
     readonly run: ScenarioRun,

@@ -86,6 +86,11 @@ export async function runScenario(run: ScenarioRun, options: RunOptions): Promis
 async function teardown(state: RunState): Promise<string | undefined> {
   state.harness.faults.clear();
   const problems: string[] = [];
+  for (const { dir } of state.outOfBandMounts.values()) {
+    await state.observer.host.mounts.unmount(dir).catch((e: unknown) => {
+      problems.push(`teardown could not unmount the host action's ${dir}: ${describe(e)}`);
+    });
+  }
   for (const device of state.outOfBandLoops) {
     await state.observer.host.blockDevices.detachLoop(device).catch((e: unknown) => {
       problems.push(`teardown could not detach the host action's ${device}: ${describe(e)}`);

@@ -51,6 +51,11 @@ export interface VolumeDecl {
   /** volume_image_metadata, passed as image_meta.properties when booting from it. */
   properties: Record<string, string>;
   disk: DiskSpec;
+  /**
+   * The harness attaches the file to a loop device of its own with this logical sector size and
+   * hands the device to the driver as a local block device (`driver_volume_type: local`).
+   */
+  localDevice?: { sectorSize: 512 | 4096 };
 }
 
 /** How a boot names its disks: an image, or block_device_mapping_v2 entries. */
@@ -93,7 +98,10 @@ export type StepAction =
 export type HostAction =
   | { kind: 'stop_domain'; instance: string }
   | { kind: 'attach_loop'; volume: string }
-  | { kind: 'detach_loop'; volume: string };
+  | { kind: 'detach_loop'; volume: string }
+  | { kind: 'churn_loops'; volume: string; times: number }
+  | { kind: 'mount_partition'; volume: string; partition: number }
+  | { kind: 'unmount_partition'; volume: string; partition: number };
 
 /** What a failing step must have thrown (read by ERROR_FIELDS). */
 export type ErrorExpectation = Read<typeof ERROR_FIELDS>;
@@ -229,11 +237,21 @@ export function parseScenario(doc: unknown, file: string, locate?: Locator): Sce
   if (top['volumes'] !== undefined) {
     const dict = r.dict(top['volumes'], 'volumes', Object.keys(top['volumes'] as Dict));
     for (const [id, value] of Object.entries(dict)) {
-      const v = r.dict(value, `volumes.${id}`, ['properties', 'disk']);
-      volumes[id] = {
+      const v = r.dict(value, `volumes.${id}`, ['properties', 'disk', 'local_device']);
+      const volume: VolumeDecl = {
         properties: r.stringMap(v['properties'], `volumes.${id}.properties`),
         disk: parseDisk(r, v['disk'], `volumes.${id}.disk`),
       };
+      if (v['local_device'] !== undefined) {
+        const at = `volumes.${id}.local_device`;
+        const d = r.dict(v['local_device'], at, ['sector_size']);
+        const size = d['sector_size'] ?? 512;
+        volume.localDevice = {
+          sectorSize:
+            size === 512 || size === 4096 ? size : r.fail(`${at}.sector_size`, '512 or 4096', size),
+        };
+      }
+      volumes[id] = volume;
     }
   }
   const ctx: StepContext = { r, images, volumes, ids: new Set() };
@@ -583,19 +601,45 @@ function parseAction(
       return { kind, ms: r.int(d['ms'], `${path}.ms`) };
     }
     case 'host_action': {
-      const d = r.dict(value, path, ['stop_domain', 'attach_loop', 'detach_loop']);
+      const kinds = [
+        'stop_domain',
+        'attach_loop',
+        'detach_loop',
+        'churn_loops',
+        'mount_partition',
+        'unmount_partition',
+      ] as const;
+      const d = r.dict(value, path, kinds);
       const keys = Object.keys(d);
-      if (keys.length !== 1)
-        r.fail(path, 'exactly one of stop_domain, attach_loop, detach_loop', keys.join(', '));
+      if (keys.length !== 1) r.fail(path, `exactly one of ${kinds.join(', ')}`, keys.join(', '));
       if (d['stop_domain'] !== undefined)
         return {
           kind: 'stop_domain',
           instance: instanceName(r, d['stop_domain'], `${path}.stop_domain`),
         };
-      const which = keys[0] as 'attach_loop' | 'detach_loop';
-      const volume = r.string(d[which], `${path}.${which}`, 'the name of a declared volume');
-      if (!ctx.volumes[volume]) r.fail(`${path}.${which}`, 'the name of a declared volume', volume);
-      return { kind: which, volume };
+      const which = keys[0] as Exclude<(typeof kinds)[number], 'stop_domain'>;
+      const at = `${path}.${which}`;
+      const volumeAt = (v: unknown, p: string) => {
+        const volume = r.string(v, p, 'the name of a declared volume');
+        if (!ctx.volumes[volume]) r.fail(p, 'the name of a declared volume', volume);
+        return volume;
+      };
+      if (which === 'attach_loop' || which === 'detach_loop')
+        return { kind: which, volume: volumeAt(d[which], at) };
+      if (which === 'churn_loops') {
+        const c = r.dict(d[which], at, ['volume', 'times']);
+        return {
+          kind: which,
+          volume: volumeAt(c['volume'], `${at}.volume`),
+          times: r.int(c['times'], `${at}.times`, 1),
+        };
+      }
+      const m = r.dict(d[which], at, ['volume', 'partition']);
+      return {
+        kind: which,
+        volume: volumeAt(m['volume'], `${at}.volume`),
+        partition: r.int(m['partition'], `${at}.partition`, 1),
+      };
     }
     case 'restart_driver':
       if (value !== true) r.fail(path, 'true', value);
@@ -629,8 +673,9 @@ function parseAction(
     case 'concurrent': {
       const steps = r.list(value, path).map((v, i) => parseStep(ctx, v, `${path}[${i}]`));
       for (const step of steps) {
-        if (!['boot', 'destroy', 'reboot', 'power_off', 'power_on'].includes(step.action.kind)) {
-          r.fail(step.path, 'boot, destroy or reboot inside concurrent', step.action.kind);
+        const allowed = ['boot', 'destroy', 'reboot', 'power_off', 'power_on', 'churn_loops'];
+        if (!allowed.includes(step.action.kind)) {
+          r.fail(step.path, `one of ${allowed.join(', ')} inside concurrent`, step.action.kind);
         }
         if (step.outcome.expect)
           r.fail(`${step.path}.expect`, 'expectations after the whole concurrent group', 'expect');

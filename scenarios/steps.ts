@@ -178,6 +178,9 @@ async function act(state: RunState, step: Step): Promise<void> {
     case 'stop_domain':
     case 'attach_loop':
     case 'detach_loop':
+    case 'churn_loops':
+    case 'mount_partition':
+    case 'unmount_partition':
       return hostAction(state, action, step);
     case 'restart_driver':
       // A new process: only what Nova persists (the instance and its BDMs) survives.
@@ -217,11 +220,55 @@ async function hostAction(state: RunState, action: HostAction, step: Step): Prom
     state.outOfBandLoops.add(loop.device);
     return;
   }
+  if (action.kind === 'churn_loops') {
+    // Another process taking and freeing loop devices, while the steps beside it run.
+    for (let i = 0; i < action.times; i += 1) {
+      const loop = await bare.blockDevices.attachLoop(path);
+      state.outOfBandLoops.add(loop.device);
+      await bare.blockDevices.detachLoop(loop.device);
+      state.outOfBandLoops.delete(loop.device);
+    }
+    return;
+  }
+  if (action.kind === 'mount_partition' || action.kind === 'unmount_partition') {
+    return partitionMount(state, action, path, step);
+  }
   for (const loop of await state.observer.loops()) {
     if (loop.backingFile !== path) continue;
     await bare.blockDevices.detachLoop(loop.device);
     state.outOfBandLoops.delete(loop.device);
   }
+}
+
+/** An operator looking at another partition of the disk: its own loop device and mount. */
+async function partitionMount(
+  state: RunState,
+  action: Extract<HostAction, { kind: 'mount_partition' | 'unmount_partition' }>,
+  path: string,
+  step: Step,
+): Promise<void> {
+  const bare = state.observer.host;
+  const key = `${action.volume}#${action.partition}`;
+  const what = `volume ${action.volume} partition ${action.partition}`;
+  if (action.kind === 'mount_partition') {
+    const part = await state.observer.partitionRange(path, action.partition);
+    if (!part) throw new StepFailure(`${step.label}: ${what} does not exist`);
+    const loop = await bare.blockDevices.attachLoop(path, {
+      offset: part.offset,
+      sizeLimit: part.size,
+    });
+    state.outOfBandLoops.add(loop.device);
+    const dir = await state.harness.makeDir(`mnt-${action.volume}-${action.partition}`);
+    await bare.mounts.mount(loop.device, dir, { fstype: 'ext4' });
+    state.outOfBandMounts.set(key, { dir, device: loop.device });
+    return;
+  }
+  const held = state.outOfBandMounts.get(key);
+  if (!held) throw new StepFailure(`${step.label}: no mount_partition of ${what} before`);
+  await bare.mounts.unmount(held.dir);
+  state.outOfBandMounts.delete(key);
+  await bare.blockDevices.detachLoop(held.device);
+  state.outOfBandLoops.delete(held.device);
 }
 
 function instance(state: RunState, name: string, step: Step): InstanceState {
@@ -240,10 +287,13 @@ async function boot(state: RunState, step: BootStep): Promise<void> {
     );
   }
   // The scenario's volumes are files: Cinder's connection_info for them is the file driver's.
-  const disks = await bootDisks(step.bdms, step.image ?? null, async (bdm) => ({
-    driver_volume_type: 'file',
-    data: { path: await volumeFor(state, step.instance, bdm) },
-  }));
+  const disks = await bootDisks(step.bdms, step.image ?? null, async (bdm) => {
+    // A local_device volume is a block device the harness attached itself.
+    const local = bdm.source_type === 'volume' ? state.localDevices.get(bdm.uuid ?? '') : undefined;
+    return local
+      ? { driver_volume_type: 'local', data: { device_path: local } }
+      : { driver_volume_type: 'file', data: { path: await volumeFor(state, step.instance, bdm) } };
+  });
   const imageRef = disks.imageRef;
   const properties = disks.rootVolume ? propertiesOf(state, disks.rootVolume) : {};
   // A retry is Nova's after a failed spawn: the same instance record, uuid and name.
