@@ -4,22 +4,20 @@ import {
   type RootPartitionPolicy,
 } from './core/root-choice.js';
 import {
-  clearRootfsRecord,
   isSameLoop,
-  readRootfsRecord,
   recordLoop,
   recordNbd,
-  writeRootfsRecord,
   type AttachedDevice,
   type RootfsRecord,
 } from './core/rootfs-record.js';
+import { waitUntil } from './core/wait.js';
 import { DriverError, hasCode } from './errors.js';
-import type { Host, IdMap, Logger } from './ports/index.js';
+import type { Host, IdMap, Logger, LoopDevice } from './ports/index.js';
 import type { ConnectionInfo } from './ports/volume-connector.js';
 
 /** Where the container's root bytes come from. */
 export type RootSource =
-  | { kind: 'volume'; connectionInfo: ConnectionInfo }
+  | { kind: 'volume'; connectionInfo: ConnectionInfo; key: string }
   | {
       kind: 'image';
       imageId: string;
@@ -30,8 +28,10 @@ export type RootSource =
 
 /** What setup needs to know about one instance. */
 export interface RootfsRequest {
-  instanceDir: string;
-  systemMetadata: Record<string, string>;
+  /** The canonical mount point, `<instance dir>/rootfs`; an existing, empty directory. */
+  mountPoint: string;
+  /** The instance disk file for an image source, `<instance dir>/disk`. */
+  diskPath: string;
   source: RootSource;
   policy: RootPartitionPolicy;
   /** Where the policy came from, for error messages. */
@@ -40,23 +40,33 @@ export interface RootfsRequest {
   idMaps: { uid: IdMap[]; gid: IdMap[] };
 }
 
+/** Called with the record after every change, before the next step: the caller persists it. */
+export type SaveRecord = (record: RootfsRecord) => void;
+
+/** How long a release waits for a busy device (transient holders: udev, scanners). */
+export interface ReleaseTiming {
+  releaseTimeoutMs: number;
+}
+
 /**
- * The `_lxc_disk_handler` of Nova's libvirt driver, done right: setup connects, maps (the whole
- * device, or partition 1 by offset and size limit) and mounts the rootfs, recording every device
- * before the next step; release undoes exactly what the record proves is still ours.
+ * The `_lxc_disk_handler` of Nova's libvirt driver, done right: setup connects the root
+ * volume, maps (the whole device, or partition 1 by offset and size limit) and mounts the
+ * rootfs, handing the record to the caller before each next step; release undoes exactly what
+ * the record proves is still ours. It owns the root volume: it connects and disconnects it.
  */
 export class LxcDiskHandler {
   constructor(
     private readonly host: Host,
     private readonly log: Logger,
+    private readonly timing: ReleaseTiming = { releaseTimeoutMs: 10_000 },
   ) {}
 
   /**
-   * Pre step. On success the rootfs is mounted at `<instanceDir>/rootfs` and recorded in
-   * system_metadata; on failure everything this call attached is released before it throws.
+   * Pre step. Returns the record of what is set up, the rootfs mounted at `mountPoint`; on
+   * failure everything this call attached is released before it throws.
    */
-  async setup(request: RootfsRequest): Promise<RootfsRecord> {
-    const mountPoint = `${request.instanceDir}/rootfs`;
+  async setup(request: RootfsRequest, save: SaveRecord): Promise<RootfsRecord> {
+    const { mountPoint } = request;
     const mounted = (await this.host.mounts.list()).find((m) => m.target === mountPoint);
     if (mounted) {
       throw new DriverError(
@@ -67,30 +77,32 @@ export class LxcDiskHandler {
         },
       );
     }
-    await this.host.files.ensureDir(mountPoint);
     const record: RootfsRecord = {
       version: 1,
       mountPoint,
       source:
         request.source.kind === 'volume'
           ? { kind: 'volume', devicePath: '' }
-          : { kind: 'image', path: `${request.instanceDir}/disk`, format: request.source.format },
+          : { kind: 'image', path: request.diskPath, format: request.source.format },
       attached: [],
+      volumes: [],
     };
-    const save = () => writeRootfsRecord(request.systemMetadata, record);
-    let connectedVolume: ConnectionInfo | undefined;
     try {
       let base: string;
       let baseIsDevice: boolean;
       if (request.source.kind === 'volume') {
-        const volume = await this.host.volumes.connect(request.source.connectionInfo);
-        connectedVolume = request.source.connectionInfo;
+        const { connectionInfo, key } = request.source;
+        const volume = await this.host.volumes.connect(connectionInfo);
         record.source = { kind: 'volume', devicePath: volume.devicePath };
-        save();
+        if (volume.attached) {
+          record.volumes!.push({ key, root: true, attached: volume.attached });
+        }
+        save(record);
         base = volume.devicePath;
         baseIsDevice = true;
+        if (!volume.attached) await this.refuseInUse(base, 'root volume');
       } else {
-        base = await this.prepareImage(request.source, record, save);
+        base = await this.prepareImage(request.source, request.diskPath, record, save);
         baseIsDevice = request.source.format === 'qcow2';
       }
 
@@ -100,7 +112,7 @@ export class LxcDiskHandler {
       record.mountedDevice = device;
       record.fstype = choice.fstype;
       record.partition = choice.kind === 'partition' ? choice.number : null;
-      save();
+      save(record);
       if (choice.kind === 'partition') {
         for (const warning of choice.warnings) {
           this.log.warn(warning, { device: base });
@@ -114,98 +126,76 @@ export class LxcDiskHandler {
           request.idMaps.gid,
         );
         record.idShift = { uid: request.idMaps.uid, gid: request.idMaps.gid, changed };
-        save();
+        save(record);
       }
       return record;
     } catch (error) {
-      await this.releaseQuietly(request.systemMetadata, record, 'setup failed');
-      if (connectedVolume) {
-        await this.host.volumes.disconnect(connectedVolume).catch((e: unknown) => {
-          this.log.warn('Failed to disconnect root volume after a failed setup', {
-            error: String(e),
-          });
-        });
-      }
-      throw error;
-    }
-  }
-
-  /**
-   * The pre/post pair around domain creation: sets up the rootfs, runs `create`, then asks the
-   * hypervisor whether `domain` runs. Running: only the host namespace's mount goes (the
-   * container keeps its copy). Not running, or `create` failed: everything is released.
-   * `create`'s error is the one that leaves; a failed release is logged, not masked over it.
-   */
-  async around<T>(request: RootfsRequest, domain: string, create: () => Promise<T>): Promise<T> {
-    await this.setup(request);
-    let result: T;
-    try {
-      result = await create();
-    } catch (error) {
-      await this.afterStart(request.systemMetadata, false).catch((e: unknown) => {
-        this.log.error('Failed to tear down the container rootfs after a failed start', {
+      await this.release(record, save).catch((e: unknown) => {
+        this.log.error('Failed to release the container rootfs after a failed setup', {
           error: String(e),
         });
       });
       throw error;
     }
-    const state = await this.host.hypervisor.info(domain).then(
-      (info) => info.state,
-      (error: unknown) => {
-        if (hasCode(error, 'NotFound')) return undefined;
-        throw error;
-      },
-    );
-    await this.afterStart(request.systemMetadata, state === 'running');
-    return result;
   }
 
   /**
-   * Post step: a running container keeps its own copy of the mount, so the host namespace's
-   * is removed and the devices stay attached; otherwise everything is released now.
+   * Post step of a running container: it keeps its own copy of the mount, so only the host
+   * namespace's is removed; the devices stay attached.
    */
-  async afterStart(systemMetadata: Record<string, string>, running: boolean): Promise<void> {
-    const record = readRootfsRecord(systemMetadata);
-    if (!record) {
-      return;
-    }
-    if (running) {
-      await this.unmountIfMounted(record.mountPoint);
-      return;
-    }
-    await this.release(systemMetadata, record.mountPoint);
+  async removeHostMount(record: RootfsRecord): Promise<void> {
+    await this.unmountIfMounted(record.mountPoint);
   }
 
   /**
-   * Tears the rootfs down from what was recorded: unmounts the host mount point if mounted,
-   * then releases each recorded device in reverse order, but only while it is provably the
-   * one attached. Safe to repeat; works from the instance record alone.
+   * Tears the rootfs down from the record: unmounts the host mount point if mounted, releases
+   * each recorded device in reverse order while it is provably ours, then disconnects the root
+   * volume (unless `keepRootVolume`: a power off keeps it, as the domain keeps its volumes).
+   * What could not be released stays in the record (saved) and the first failure is
+   * thrown; what is gone or no longer ours leaves the record. Safe to repeat.
    */
-  async release(systemMetadata: Record<string, string>, mountPoint: string): Promise<void> {
-    const record = readRootfsRecord(systemMetadata);
-    await this.unmountIfMounted(record?.mountPoint ?? mountPoint);
-    if (!record) {
-      return;
-    }
-    const kept: AttachedDevice[] = [];
+  async release(
+    record: RootfsRecord,
+    save: SaveRecord,
+    options: { keepRootVolume?: boolean } = {},
+  ): Promise<void> {
+    await this.unmountIfMounted(record.mountPoint);
+    // Nothing is mounted from the record any more (a running container was stopped first).
+    delete record.mountedDevice;
+    const failures: unknown[] = [];
     for (const device of [...record.attached].reverse()) {
-      if (!(await this.releaseDevice(device))) {
-        kept.unshift(device);
+      try {
+        await this.releaseDevice(device);
+        record.attached = record.attached.filter((d) => d !== device);
+      } catch (error) {
+        failures.push(error);
+      }
+      save(record);
+    }
+    // A partition's loop device sits on the volume's: with it still bound, the volume stays.
+    if (record.attached.length === 0 && !options.keepRootVolume) {
+      for (const volume of (record.volumes ?? []).filter((v) => v.root)) {
+        try {
+          await this.host.volumes.disconnect(
+            { driver_volume_type: 'file', data: { path: volume.key } },
+            volume.attached,
+          );
+          record.volumes = (record.volumes ?? []).filter((v) => v !== volume);
+        } catch (error) {
+          failures.push(error);
+        }
+        save(record);
       }
     }
-    if (kept.length > 0) {
-      // Still held (the kernel frees an autoclear loop device on last close): keep the record.
-      record.attached = kept;
-      writeRootfsRecord(systemMetadata, record);
-      return;
-    }
-    clearRootfsRecord(systemMetadata);
+    save(record);
+    if (failures.length > 0) throw failures[0];
   }
 
   private async prepareImage(
     source: RootSource & { kind: 'image' },
+    path: string,
     record: RootfsRecord,
-    save: () => void,
+    save: SaveRecord,
   ): Promise<string> {
     if (source.format === 'qcow2') {
       const nbd = await this.host.nbd.available();
@@ -220,20 +210,49 @@ export class LxcDiskHandler {
         );
       }
     }
-    const path = record.source.kind === 'image' ? record.source.path : '';
+    const kind = await this.host.files.kind(path);
+    if (kind !== null && kind !== 'file') {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to set up container rootfs: ${path} is a ${kind}, not the instance's disk file`,
+        { hint: 'Remove it; the driver creates the instance disk itself.' },
+      );
+    }
     await this.host.images.createInstanceDisk(
       source.imageId,
       path,
       source.format,
       source.declaredFormat,
     );
+    await this.refuseInUse(path, 'instance disk');
     if (source.format === 'raw') {
       return path;
     }
     const connection = await this.host.nbd.connect(path, 'qcow2');
     record.attached.push(recordNbd(connection));
-    save();
+    save(record);
     return connection.device;
+  }
+
+  /** Refuses a source some loop or nbd device already serves or that is mounted somewhere. */
+  private async refuseInUse(source: string, what: string): Promise<void> {
+    const loop = (await this.host.blockDevices.listLoops()).find((l) => l.backingFile === source);
+    const nbd = (await this.host.nbd.list()).find((n) => n.file === source);
+    const mount = (await this.host.mounts.list()).find((m) => m.source === source);
+    const user = loop
+      ? `attached as ${loop.device}`
+      : nbd
+        ? `served by ${nbd.device}`
+        : mount
+          ? `mounted on ${mount.target}`
+          : undefined;
+    if (user) {
+      throw new DriverError(
+        'AlreadyExists',
+        `Failed to set up container rootfs: the ${what} ${source} is already ${user}; using it again would mount one filesystem twice`,
+        { hint: 'Stop whatever uses it first.', details: { source } },
+      );
+    }
   }
 
   private async choose(base: string, request: RootfsRequest): Promise<RootChoice> {
@@ -259,11 +278,12 @@ export class LxcDiskHandler {
     baseIsDevice: boolean,
     choice: RootChoice,
     record: RootfsRecord,
-    save: () => void,
+    save: SaveRecord,
   ): Promise<string> {
     if (choice.kind === 'whole' && baseIsDevice) {
       return base;
     }
+    const identity = baseIsDevice ? null : await this.host.files.identity(base);
     const loop =
       choice.kind === 'whole'
         ? await this.host.blockDevices.attachLoop(base)
@@ -271,8 +291,8 @@ export class LxcDiskHandler {
             offset: choice.offset,
             sizeLimit: choice.size,
           });
-    record.attached.push(recordLoop(loop));
-    save();
+    record.attached.push(recordLoop(loop, identity));
+    save(record);
     return loop.device;
   }
 
@@ -280,72 +300,92 @@ export class LxcDiskHandler {
     const mounts = await this.host.mounts.list();
     // Stacked mounts: unmount every layer at our mount point, topmost first.
     for (const _ of mounts.filter((m) => m.target === mountPoint)) {
-      await this.host.mounts.unmount(mountPoint);
+      try {
+        await this.host.mounts.unmount(mountPoint);
+      } catch (error) {
+        // Someone (a concurrent release) unmounted it since the list: that is what we wanted.
+        if (!hasCode(error, 'NotFound')) throw error;
+      }
     }
   }
 
-  /** Releases one recorded device; returns false when it must stay (busy, deferred). */
-  private async releaseDevice(device: AttachedDevice): Promise<boolean> {
-    if (device.kind === 'loop') {
-      const current = (await this.host.blockDevices.listLoops()).find(
-        (l) => l.device === device.device,
-      );
-      if (!current) {
-        return true;
-      }
-      if (!isSameLoop(device, current)) {
+  /**
+   * Releases one recorded device. Returns when it is released, gone, or provably no longer
+   * ours (then it is left alone); throws Busy when it stays held past the release timeout.
+   */
+  private async releaseDevice(device: AttachedDevice): Promise<void> {
+    if (device.kind === 'nbd') {
+      const current = (await this.host.nbd.list()).find((n) => n.device === device.device);
+      if (!current) return;
+      if (current.file !== device.file) {
         this.log.warn(
-          `Not releasing ${device.device}: it now backs ${current.backingFile} (offset ${current.offset}), not the recorded ${device.backingFile} (offset ${device.offset})`,
-          { recorded: device, current },
+          `Not releasing ${device.device}: it now serves ${current.file}, not ${device.file}`,
         );
-        return true;
-      }
-      if (current.autoclear) {
-        return false;
+        return;
       }
       try {
-        await this.host.blockDevices.detachLoop(device.device);
-        return true;
+        await this.host.nbd.disconnect(device.device);
       } catch (error) {
-        if (hasCode(error, 'NotFound')) return true;
-        if (hasCode(error, 'Busy')) {
-          this.log.warn(`${device.device} is still in use; the kernel will free it on last close`);
-          return false;
-        }
-        throw error;
+        if (!hasCode(error, 'NotFound')) throw error;
       }
+      return;
     }
-    const current = (await this.host.nbd.list()).find((n) => n.device === device.device);
-    if (!current) {
-      return true;
-    }
-    if (current.file !== device.file) {
-      this.log.warn(
-        `Not releasing ${device.device}: it now serves ${current.file}, not ${device.file}`,
+    const current = (await this.host.blockDevices.listLoops()).find(
+      (l) => l.device === device.device,
+    );
+    if (!current) return;
+    if (!(await this.isOurLoop(device, current))) return;
+    const result = await waitUntil(
+      this.host.clock,
+      { timeoutMs: this.timing.releaseTimeoutMs, intervalMs: 100 },
+      async () => {
+        const now = (await this.host.blockDevices.listLoops()).find(
+          (l) => l.device === device.device,
+        );
+        if (!now || !isSameLoop(device, now)) return { done: true, value: undefined };
+        if (now.autoclear) {
+          return { done: false, why: 'the kernel deferred the detach (autoclear)' };
+        }
+        try {
+          await this.host.blockDevices.detachLoop(device.device);
+          return { done: true, value: undefined };
+        } catch (error) {
+          if (hasCode(error, 'NotFound')) return { done: true, value: undefined };
+          if (hasCode(error, 'Busy')) return { done: false, why: error.message };
+          throw error;
+        }
+      },
+    );
+    if (!result.ok) {
+      throw new DriverError(
+        'Busy',
+        `Failed to release ${device.device}: it is still in use after ${this.timing.releaseTimeoutMs} ms (${result.why})`,
+        {
+          hint: 'Find what holds it (mounts, open files), then destroy again: the instance record keeps the device.',
+          details: { device: device.device, backingFile: device.backingFile },
+        },
       );
-      return true;
-    }
-    try {
-      await this.host.nbd.disconnect(device.device);
-      return true;
-    } catch (error) {
-      if (hasCode(error, 'NotFound')) return true;
-      throw error;
     }
   }
 
-  private async releaseQuietly(
-    systemMetadata: Record<string, string>,
-    record: RootfsRecord,
-    why: string,
-  ): Promise<void> {
-    try {
-      writeRootfsRecord(systemMetadata, record);
-      await this.release(systemMetadata, record.mountPoint);
-    } catch (error) {
-      this.log.error(`Failed to release the container rootfs after ${why}`, {
-        error: String(error),
-      });
+  /** The proof that a bound loop device is the one recorded; logs why when it is not. */
+  private async isOurLoop(
+    device: AttachedDevice & { kind: 'loop' },
+    current: LoopDevice,
+  ): Promise<boolean> {
+    let why: string | undefined;
+    if (!isSameLoop(device, current)) {
+      why = `it now backs ${current.backingFile} (offset ${current.offset}), not the recorded ${device.backingFile} (offset ${device.offset})`;
+    } else if (device.identity && current.backingFile === device.backingFile) {
+      const now = await this.host.files.identity(device.backingFile);
+      if (!now || now.device !== device.identity.device || now.inode !== device.identity.inode) {
+        why = `${device.backingFile} is another file now (device and inode differ from the record)`;
+      }
     }
+    if (why) {
+      this.log.warn(`Not releasing ${device.device}: ${why}`, { recorded: device, current });
+      return false;
+    }
+    return true;
   }
 }

@@ -1,6 +1,9 @@
 import { getDiskInfo, getRootBdm, type DiskMapping } from './nova/blockinfo.js';
 import type { NovaConf } from './nova/conf.js';
+import { isNovaError } from './nova/exceptions.js';
 import {
+  checkInstanceIdentity,
+  checkVolumeBdms,
   normalizeBlockDeviceInfo,
   normalizeImageMeta,
   normalizeInstance,
@@ -12,9 +15,18 @@ import {
 import { buildLxcDomainXml, type DomainDiskSpec, type LxcDomainSpec } from './core/domain-xml.js';
 import { parseIdMaps } from './core/id-maps.js';
 import { parseRootPartitionPolicy, type RootPartitionPolicy } from './core/root-choice.js';
+import {
+  clearRootfsRecord,
+  isEmptyRecord,
+  readRootfsRecord,
+  ROOTFS_RECORD_KEY,
+  writeRootfsRecord,
+  type RootfsRecord,
+} from './core/rootfs-record.js';
+import { waitUntil, type Attempt } from './core/wait.js';
 import { LxcDiskHandler, type RootSource } from './disk-handler.js';
-import { DriverError, hasCode } from './errors.js';
-import type { DomainState, Host, IdMap, Logger } from './ports/index.js';
+import { DriverError, hasCode, isDriverError } from './errors.js';
+import type { DomainInfo, DomainState, Host, IdMap, Logger } from './ports/index.js';
 import { silentLogger } from './ports/logger.js';
 import type { ConnectionInfo } from './ports/volume-connector.js';
 
@@ -70,6 +82,10 @@ export interface LxcDriverOptions {
   destroyTimeoutMs?: number;
   /** `[libvirt]wait_soft_reboot_seconds` in ms: how long a soft reboot waits for a clean stop. Default 120 s. */
   softRebootTimeoutMs?: number;
+  /** How long to wait for libvirt to know a started container's init pid, in ms. Default 30 s. */
+  initPidTimeoutMs?: number;
+  /** How long a release retries a busy device (udev, a scanner) before reporting it, in ms. Default 10 s. */
+  releaseTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -81,23 +97,41 @@ export interface InstanceInfo {
 
 const SUPPORTED_IMAGE_TYPES = new Set(['default', 'raw', 'flat', 'qcow2']);
 
+/** A volume BDM other than the root, with its parsed connection_info. */
+interface ExtraVolume {
+  bdm: DriverBdm;
+  connectionInfo: ConnectionInfo;
+  key: string;
+}
+
+/** What one spawn made, so that its rollback releases that and nothing else. */
+interface Made {
+  dirCreated: boolean;
+  record?: RootfsRecord;
+  domainDefined: boolean;
+}
+
 /**
  * Nova's LibvirtDriver for virt_type=lxc, spawn and destroy: the same inputs (instance,
  * image_meta, block_device_info) and disk mapping, with the blueprint's block-device rootfs
- * done right. All IO goes through the Host's ports.
+ * done right. All IO goes through the Host's ports. Every public method throws only
+ * DriverError (a Nova exception's type is kept in `details.novaType`), and operations on one
+ * instance run one at a time.
  */
 export class LxcDriver {
   private readonly disks: LxcDiskHandler;
   private readonly log: Logger;
   private readonly idMaps: { uid: IdMap[]; gid: IdMap[] };
   private readonly hostPolicy: RootPartitionPolicy | undefined;
+  /** The tail of each instance's queue of operations, by uuid. */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly host: Host,
     private readonly options: LxcDriverOptions,
   ) {
     this.log = options.logger ?? silentLogger;
-    if (!options.instancesPath?.startsWith('/')) {
+    if (!options.instancesPath?.startsWith('/') || options.instancesPath.includes('\0')) {
       throw new DriverError(
         'InvalidInput',
         `Failed to configure driver: instances_path must be an absolute path, got ${JSON.stringify(options.instancesPath)}`,
@@ -125,13 +159,17 @@ export class LxcDriver {
       options.rootPartition === undefined
         ? undefined
         : parseRootPartitionPolicy(options.rootPartition, 'host option root_partition');
-    this.disks = new LxcDiskHandler(host, this.log);
+    this.disks = new LxcDiskHandler(host, this.log, {
+      releaseTimeoutMs: options.releaseTimeoutMs ?? 10_000,
+    });
   }
 
   /**
-   * Creates and starts the container. On any failure the host is left as it was before the
-   * call: no loop or nbd device, mount, domain or instance directory this call made survives,
-   * and no volume data is touched.
+   * Creates and starts the container. An instance that already exists (its domain, or a
+   * rootfs record) is refused with AlreadyExists before anything changes. On any other
+   * failure the host is left as it was: no loop or nbd device, mount, domain or instance
+   * directory this call made survives, nothing it did not make is touched, and no volume
+   * data changes.
    */
   async spawn(
     _context: unknown,
@@ -144,23 +182,21 @@ export class LxcDriver {
     blockDeviceInfo: unknown = null,
     powerOn = true,
   ): Promise<void> {
-    const inst = normalizeInstance(instance);
-    const meta = normalizeImageMeta(imageMeta);
-    const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
-    const dir = await this.instanceDir(inst);
-    const created = await this.host.files.ensureDir(dir);
-    try {
-      await this.createGuest(inst, meta, bdi, powerOn, dir);
-    } catch (error) {
-      await this.rollbackSpawn(inst, bdi, created, dir);
-      throw error;
-    }
+    return this.surface('spawn instance', async () => {
+      const inst = readInstance(instance);
+      const meta = normalizeImageMeta(imageMeta);
+      const bdi = readBlockDeviceInfo(blockDeviceInfo);
+      await this.serialised(inst.uuid, () => this.createGuest(inst, meta, bdi, powerOn));
+    });
   }
 
   /**
    * Stops the container and releases everything recorded for it. Tolerates libvirt's
    * "Some processes refused to die", a missing domain and a partial record; safe to repeat,
-   * and works from a fresh driver that only has the instance record.
+   * and works from a fresh driver that only has the instance record. A domain of that name
+   * with another uuid is never touched. A release that fails is thrown after the others were
+   * tried; the record keeps what is still attached, and the instance directory and domain
+   * stay, for the next destroy to finish.
    */
   async destroy(
     _context: unknown,
@@ -169,16 +205,11 @@ export class LxcDriver {
     blockDeviceInfo: unknown = null,
     destroyDisks = true,
   ): Promise<void> {
-    const inst = normalizeInstance(instance);
-    const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
-    const dir = await this.instanceDir(inst);
-    await this.stopDomain(inst.name);
-    await this.disks.release(inst.system_metadata, `${dir}/rootfs`);
-    await this.disconnectVolumes(bdi, destroyDisks);
-    if (destroyDisks) {
-      await this.host.files.removeTree(dir);
-    }
-    await this.undefineIfDefined(inst.name);
+    return this.surface('destroy instance', async () => {
+      const inst = readInstance(instance);
+      readBlockDeviceInfo(blockDeviceInfo);
+      await this.serialised(inst.uuid, () => this.destroyGuest(inst, destroyDisks));
+    });
   }
 
   /**
@@ -188,29 +219,28 @@ export class LxcDriver {
    * a guest that ignores the request is stopped at once, as Nova falls back to a hard reboot.
    */
   async reboot(
-    context: unknown,
+    _context: unknown,
     instance: unknown,
-    networkInfo: unknown,
+    _networkInfo: unknown,
     rebootType: string,
     blockDeviceInfo: unknown = null,
   ): Promise<void> {
-    if (rebootType.toUpperCase() === 'SOFT') {
-      const name = normalizeInstance(instance).name;
-      const timeout = this.options.softRebootTimeoutMs ?? 120_000;
-      if (!(await this.cleanShutdown(name, timeout, 0))) {
-        this.log.warn(`Domain ${name} did not shut down in ${timeout} ms; rebooting it hard`);
-      }
-    }
-    await this.destroy(context, instance, networkInfo, blockDeviceInfo, false);
-    const inst = normalizeInstance(instance);
-    const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
-    const dir = await this.instanceDir(inst);
-    try {
-      await this.createGuest(inst, normalizeImageMeta(null), bdi, true, dir);
-    } catch (error) {
-      await this.rollbackSpawn(inst, bdi, false, dir);
-      throw error;
-    }
+    return this.surface('reboot instance', async () => {
+      const inst = readInstance(instance);
+      const bdi = readBlockDeviceInfo(blockDeviceInfo);
+      await this.serialised(inst.uuid, async () => {
+        if (String(rebootType).toUpperCase() === 'SOFT' && (await this.ownDomain(inst))) {
+          const timeout = this.options.softRebootTimeoutMs ?? 120_000;
+          if (!(await this.cleanShutdown(inst.name, timeout, 0))) {
+            this.log.warn(
+              `Domain ${inst.name} did not shut down in ${timeout} ms; rebooting it hard`,
+            );
+          }
+        }
+        await this.destroyGuest(inst, false);
+        await this.createGuest(inst, normalizeImageMeta(null), bdi, true);
+      });
+    });
   }
 
   /**
@@ -223,17 +253,29 @@ export class LxcDriver {
     instance: unknown,
     options: { timeoutMs?: number; retryIntervalMs?: number } = {},
   ): Promise<void> {
-    const inst = normalizeInstance(instance);
-    const dir = await this.instanceDir(inst);
-    const timeout = options.timeoutMs ?? 0;
-    if (
-      timeout > 0 &&
-      !(await this.cleanShutdown(inst.name, timeout, options.retryIntervalMs ?? 0))
-    ) {
-      this.log.info(`Instance failed to shutdown in ${timeout / 1000} seconds.`);
-    }
-    await this.stopDomain(inst.name);
-    await this.disks.release(inst.system_metadata, `${dir}/rootfs`);
+    return this.surface('power off instance', async () => {
+      const inst = readInstance(instance);
+      await this.serialised(inst.uuid, async () => {
+        const dir = await this.instanceDir(inst);
+        const record = this.readRecord(inst, dir);
+        if (await this.ownDomain(inst)) {
+          const timeout = options.timeoutMs ?? 0;
+          if (
+            timeout > 0 &&
+            !(await this.cleanShutdown(inst.name, timeout, options.retryIntervalMs ?? 0))
+          ) {
+            this.log.info(`Instance failed to shutdown in ${timeout / 1000} seconds.`);
+          }
+          await this.stopDomain(inst.name);
+        }
+        if (record) {
+          // The rootfs devices go; the volumes stay connected with the domain, as in Nova.
+          await this.disks.release(record, (r) => this.saveRecord(inst, r), {
+            keepRootVolume: true,
+          });
+        }
+      });
+    });
   }
 
   /** Nova's libvirt power_on: a hard reboot (set the rootfs up again and start the container). */
@@ -249,50 +291,54 @@ export class LxcDriver {
   /**
    * Nova's get_console_output for an LXC pty console: appends what the console produced since
    * the last call to `<instance dir>/console.log` (so output survives reboots) and returns the
-   * log's last MAX_CONSOLE_BYTES. NotFound (InstanceNotFound) when no domain exists.
+   * log's last MAX_CONSOLE_BYTES. NotFound (InstanceNotFound) when no domain of it exists.
    */
   async getConsoleOutput(instance: unknown): Promise<string> {
-    const inst = normalizeInstance(instance);
-    let fresh: string;
-    try {
-      fresh = await this.host.hypervisor.readConsole(inst.name);
-    } catch (error) {
-      if (hasCode(error, 'NotFound')) throw instanceNotFound(inst.uuid, error);
-      throw error;
-    }
-    const log = `${await this.instanceDir(inst)}/console.log`;
-    const before = await this.host.files.readFile(log).catch((error: unknown) => {
-      if (hasCode(error, 'NotFound')) return '';
-      throw error;
+    return this.surface('get console output', async () => {
+      const inst = readInstance(instance);
+      return this.serialised(inst.uuid, async () => {
+        if (!(await this.ownDomain(inst))) throw instanceNotFound(inst.uuid);
+        let fresh: string;
+        try {
+          fresh = await this.host.hypervisor.readConsole(inst.name);
+        } catch (error) {
+          if (hasCode(error, 'NotFound')) throw instanceNotFound(inst.uuid);
+          throw error;
+        }
+        const log = `${await this.instanceDir(inst)}/console.log`;
+        const before = await this.host.files.readFile(log).catch((error: unknown) => {
+          if (hasCode(error, 'NotFound')) return '';
+          throw error;
+        });
+        if (fresh !== '') await this.host.files.writeFile(log, before + fresh);
+        const text = before + fresh;
+        return text.length > MAX_CONSOLE_BYTES ? text.slice(-MAX_CONSOLE_BYTES) : text;
+      });
     });
-    if (fresh !== '') await this.host.files.writeFile(log, before + fresh);
-    const text = before + fresh;
-    return text.length > MAX_CONSOLE_BYTES ? text.slice(-MAX_CONSOLE_BYTES) : text;
   }
 
-  /** The instance's power state. NotFound (Nova's InstanceNotFound) when no domain exists. */
+  /** The instance's power state. NotFound (Nova's InstanceNotFound) when no domain of it exists. */
   async getInfo(instance: unknown): Promise<InstanceInfo> {
-    const inst = normalizeInstance(instance);
-    try {
-      const info = await this.host.hypervisor.info(inst.name);
+    return this.surface('get instance info', async () => {
+      const inst = readInstance(instance);
+      const info = await this.ownDomain(inst);
+      if (!info) throw instanceNotFound(inst.uuid);
       return { state: POWER_STATE[info.state], internal_id: info.uuid };
-    } catch (error) {
-      if (hasCode(error, 'NotFound')) {
-        throw instanceNotFound(inst.uuid, error);
-      }
-      throw error;
-    }
+    });
   }
 
   /** Names of every domain on the host, as Nova's list_instances returns them. */
   async listInstances(): Promise<string[]> {
-    return (await this.host.hypervisor.list()).map((d) => d.name);
+    return this.surface('list instances', async () =>
+      (await this.host.hypervisor.list()).map((d) => d.name),
+    );
   }
 
   /**
    * `<instances_path>/<uuid>`, with instances_path's symlinks resolved: the kernel records mount
    * points canonically, and a lexical path would neither find the rootfs mount nor keep
-   * removeTree out of a mounted volume.
+   * removeTree out of a mounted volume. The uuid is checked (Nova's form), so the path stays
+   * below instances_path.
    */
   async instanceDir(instance: Instance): Promise<string> {
     const root = this.options.instancesPath.replace(/\/+$/, '') || '/';
@@ -303,12 +349,34 @@ export class LxcDriver {
     return `${canonical.replace(/\/+$/, '')}/${instance.uuid}`;
   }
 
+  /** Runs `operation` after every earlier operation on the same instance has finished. */
+  private async serialised<T>(uuid: string, operation: () => Promise<T>): Promise<T> {
+    const before = this.queues.get(uuid) ?? Promise.resolve();
+    const run = before.then(operation, operation);
+    const tail = run.catch(() => undefined);
+    this.queues.set(uuid, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.queues.get(uuid) === tail) this.queues.delete(uuid);
+    }
+  }
+
+  /** Runs a public operation; anything but a DriverError becomes one. */
+  private async surface<T>(action: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw asDriverError(action, error);
+    }
+  }
+
+  /** Spawn's one-way flow: rootfs, then volumes, then the domain built from what they gave. */
   private async createGuest(
     inst: Instance,
     meta: ImageMeta,
     bdi: BlockDeviceInfo,
     powerOn: boolean,
-    dir: string,
   ): Promise<void> {
     const diskInfo = getDiskInfo(
       { virt_type: 'lxc', instance: inst, image_meta: meta, block_device_info: bdi },
@@ -316,40 +384,326 @@ export class LxcDriver {
     );
     const volumes = bdi.block_device_mapping ?? [];
     const root = getRootBdm(volumes) as DriverBdm | null;
-    const disks: DomainDiskSpec[] = [];
-    for (const bdm of volumes) {
-      if (bdm === root) continue;
-      const connectionInfo = connectionInfoOf(bdm);
-      if (!connectionInfo) continue;
-      const connected = await this.host.volumes.connect(connectionInfo);
-      disks.push(diskSpecFor(bdm, connected.devicePath, diskInfo.mapping));
-    }
-    const xml = buildLxcDomainXml(this.domainSpec(inst, disks, dir));
-    const request = {
-      instanceDir: dir,
-      systemMetadata: inst.system_metadata,
-      source: this.rootSource(inst, root, meta),
-      ...this.policyFor(meta, inst),
-      arch: this.options.hostArch ?? 'x86_64',
-      idMaps: this.idMaps,
-    };
-    const running = await this.disks.around(request, inst.name, async () => {
-      await this.host.hypervisor.define(xml);
-      if (!powerOn) return false;
+    const extras = extraVolumes(volumes, root);
+    const source = this.rootSource(inst, root, meta);
+    const policy = this.policyFor(meta, inst);
+    const dir = await this.instanceDir(inst);
+    await this.refuseExisting(inst, dir);
+
+    const made: Made = { dirCreated: false, domainDefined: false };
+    const save = (record: RootfsRecord) => this.saveRecord(inst, record);
+    try {
+      await this.makeOwnDir(dir, 'instance directory', () => (made.dirCreated = true));
+      const mountPoint = `${dir}/rootfs`;
+      await this.makeOwnDir(mountPoint, 'rootfs mount point');
+      const record = await this.disks.setup(
+        {
+          mountPoint,
+          diskPath: `${dir}/disk`,
+          source,
+          ...policy,
+          arch: this.options.hostArch ?? 'x86_64',
+          idMaps: this.idMaps,
+        },
+        save,
+      );
+      made.record = record;
+      if (policy.property !== undefined) this.saveRootPartitionProperty(inst, policy.property);
+      const disks: DomainDiskSpec[] = [];
+      for (const extra of extras) {
+        const connected = await this.host.volumes.connect(extra.connectionInfo);
+        if (connected.attached) {
+          record.volumes = [
+            ...(record.volumes ?? []),
+            { key: extra.key, root: false, attached: connected.attached },
+          ];
+          save(record);
+        }
+        this.saveVolumeDevice(extra.bdm, connected.devicePath);
+        disks.push(diskSpecFor(extra.bdm, connected.devicePath, diskInfo.mapping));
+      }
+      if (root && record.source.kind === 'volume') {
+        this.saveVolumeDevice(root, record.source.devicePath);
+      }
+      await this.host.hypervisor.define(
+        buildLxcDomainXml(this.domainSpec(inst, disks, record.mountPoint, dir)),
+      );
+      made.domainDefined = true;
+      if (!powerOn) {
+        // Defined but not started: nothing may hold the rootfs until a power on.
+        await this.disks.release(record, save);
+        return;
+      }
       await this.host.hypervisor.start(inst.name);
-      return (await this.host.hypervisor.info(inst.name)).state === 'running';
-    });
-    if (powerOn && !running) {
-      const state = await this.host.hypervisor.info(inst.name).then(
-        (i) => i.state,
-        () => 'gone',
-      );
+      const state = (await this.domainInfo(inst.name)).state;
+      if (state !== 'running') {
+        throw new DriverError(
+          'FailedPrecondition',
+          `Failed to spawn instance ${inst.uuid}: the container stopped right after it started (state ${state})`,
+          { hint: `Check ${dir}/console.log and the image's /sbin/init.` },
+        );
+      }
+      // The container keeps its own copy of the mount; the host namespace's goes.
+      await this.disks.removeHostMount(record);
+    } catch (error) {
+      await this.rollback(inst, made, dir);
+      throw error;
+    }
+  }
+
+  /** Stops and releases what the record and the hypervisor show of this instance. */
+  private async destroyGuest(inst: Instance, destroyDisks: boolean): Promise<void> {
+    const dir = await this.instanceDir(inst);
+    const record = this.readRecord(inst, dir);
+    const domain = await this.ownDomain(inst);
+    if (domain) await this.stopDomain(inst.name);
+    const failures: unknown[] = [];
+    if (record) {
+      const save = (r: RootfsRecord) => this.saveRecord(inst, r);
+      await this.disks.release(record, save).catch((e: unknown) => failures.push(e));
+      await this.disconnectExtras(record, save).catch((e: unknown) => failures.push(e));
+    } else {
+      // No record: nothing is provably ours but a mount on our own mount point.
+      await this.disks.removeHostMount({
+        version: 1,
+        mountPoint: `${dir}/rootfs`,
+        source: { kind: 'volume', devicePath: '' },
+        attached: [],
+      });
+    }
+    if (failures.length > 0) {
+      throw failures[0];
+    }
+    if (destroyDisks) await this.removeInstanceDir(dir);
+    if (domain) await this.undefineIfDefined(inst.name);
+  }
+
+  /** Releases exactly what `made` lists, each step on its own: a failure is logged, not masked over the spawn's. */
+  private async rollback(inst: Instance, made: Made, dir: string): Promise<void> {
+    const steps: [string, () => Promise<void>][] = [];
+    if (made.domainDefined) {
+      // This call defined it, so it is ours without asking libvirt, which may still have no
+      // init pid to answer dominfo with.
+      steps.push(['stop the domain', () => this.stopDomain(inst.name, true)]);
+    }
+    const record = made.record;
+    if (record) {
+      const save = (r: RootfsRecord) => this.saveRecord(inst, r);
+      steps.push(['release the rootfs', () => this.disks.release(record, save)]);
+      steps.push(['disconnect volumes', () => this.disconnectExtras(record, save)]);
+    }
+    if (made.domainDefined) {
+      steps.push(['undefine the domain', () => this.undefineIfDefined(inst.name)]);
+    }
+    if (made.dirCreated) {
+      steps.push(['remove the instance directory', () => this.removeInstanceDir(dir)]);
+    }
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.log.error(`Failed to ${what} while rolling back a failed spawn`, {
+          error: String(error),
+        });
+      }
+    }
+  }
+
+  /** Refuses to spawn an instance that exists, or whose domain name another instance uses. */
+  private async refuseExisting(inst: Instance, dir: string): Promise<void> {
+    if (this.readRecord(inst, dir)) {
       throw new DriverError(
-        'FailedPrecondition',
-        `Failed to spawn instance ${inst.uuid}: the container stopped right after it started (state ${state})`,
-        { hint: `Check ${dir}/console.log and the image's /sbin/init.` },
+        'AlreadyExists',
+        `Failed to spawn instance ${inst.uuid}: it already has a rootfs record (system_metadata ${ROOTFS_RECORD_KEY})`,
+        { hint: 'Destroy the instance first; a spawn never replaces what an instance holds.' },
       );
     }
+    const existing = await this.domainInfo(inst.name).catch((error: unknown) => {
+      if (hasCode(error, 'NotFound')) return undefined;
+      throw error;
+    });
+    if (existing) {
+      const whose =
+        existing.uuid === inst.uuid
+          ? 'the instance already exists'
+          : `another instance's domain (uuid ${existing.uuid}) has that name`;
+      throw new DriverError(
+        'AlreadyExists',
+        `Failed to spawn instance ${inst.uuid}: domain '${inst.name}' exists: ${whose}`,
+        { hint: 'Destroy it first, or give the instance another name.' },
+      );
+    }
+  }
+
+  /**
+   * Creates a directory the driver owns, or accepts it as a plain directory that exists.
+   * A symlink or anything else in its place is refused: the kernel would mount on the
+   * symlink's target. `onCreated` hears at once when it was created here, so
+   * a later failure still knows to remove it.
+   */
+  private async makeOwnDir(path: string, what: string, onCreated = () => {}): Promise<void> {
+    const kind = await this.host.files.kind(path);
+    if (kind === null) {
+      if (await this.host.files.ensureDir(path)) onCreated();
+    } else if (kind !== 'directory') {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to prepare the ${what}: ${path} is a ${kind}, not a directory`,
+        { hint: 'Remove it; the driver creates this directory itself.', details: { path } },
+      );
+    }
+    const canonical = await this.host.files.realpath(path);
+    if (canonical !== path) {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to prepare the ${what}: ${path} resolves to ${canonical}`,
+        { details: { path, canonical } },
+      );
+    }
+  }
+
+  /** Removes the instance directory, unless a device still serves a file in it. */
+  private async removeInstanceDir(dir: string): Promise<void> {
+    const inDir = (path: string) => {
+      const file = path.replace(/ \(deleted\)$/, '');
+      return file === dir || file.startsWith(`${dir}/`);
+    };
+    const loop = (await this.host.blockDevices.listLoops()).find((l) => inDir(l.backingFile));
+    const nbd = (await this.host.nbd.list()).find((n) => inDir(n.file));
+    const holder = loop ? `${loop.device} (${loop.backingFile})` : nbd ? nbd.device : undefined;
+    if (holder) {
+      throw new DriverError(
+        'Busy',
+        `Failed to remove ${dir}: ${holder} still serves a file in it; removing it would leave the device bound for good`,
+        { hint: 'Release that device first, then destroy again.', details: { dir } },
+      );
+    }
+    await this.host.files.removeTree(dir);
+  }
+
+  /** Disconnects the extra volumes the record lists; keeps a failed one in the record. */
+  private async disconnectExtras(
+    record: RootfsRecord,
+    save: (record: RootfsRecord) => void,
+  ): Promise<void> {
+    const failures: unknown[] = [];
+    for (const volume of (record.volumes ?? []).filter((v) => !v.root)) {
+      try {
+        await this.host.volumes.disconnect(
+          { driver_volume_type: 'file', data: { path: volume.key } },
+          volume.attached,
+        );
+        record.volumes = (record.volumes ?? []).filter((v) => v !== volume);
+      } catch (error) {
+        failures.push(error);
+      }
+      save(record);
+    }
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /** The record in system_metadata, checked to name only our own paths and devices. */
+  private readRecord(inst: Instance, dir: string): RootfsRecord | undefined {
+    const record = readRootfsRecord(inst.system_metadata);
+    if (!record) return undefined;
+    const devices = [...record.attached.map((d) => d.device)];
+    const bad =
+      record.mountPoint !== `${dir}/rootfs`
+        ? `mount point ${record.mountPoint}`
+        : record.source.kind === 'image' && record.source.path !== `${dir}/disk`
+          ? `instance disk ${record.source.path}`
+          : devices.find((d) => !/^\/dev\/(loop|nbd)\d+$/.test(d));
+    if (bad !== undefined) {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to read instance.system_metadata: the rootfs record names ${bad}, which is not this instance's (${dir})`,
+        {
+          hint: 'The record was changed outside the driver; release the devices by hand.',
+          details: { field: `instance.system_metadata.${ROOTFS_RECORD_KEY}` },
+        },
+      );
+    }
+    return record;
+  }
+
+  // --- Nova's record -------------------------------------------------------------------
+  // The only writes into the caller's objects. Nova persists system_metadata with the
+  // instance and connection_info with the BDM; until the journal, these are what a driver
+  // restart finds. Nothing else in the driver writes into its inputs.
+
+  /** Stores the rootfs record (and Nova's rootfs_device_name), or removes it once empty. */
+  private saveRecord(inst: Instance, record: RootfsRecord): void {
+    if (isEmptyRecord(record)) {
+      clearRootfsRecord(inst.system_metadata);
+    } else {
+      writeRootfsRecord(inst.system_metadata, record);
+    }
+  }
+
+  /** `connection_info.data.device_path`, as Nova's libvirt volume drivers report the device. */
+  private saveVolumeDevice(bdm: DriverBdm, devicePath: string): void {
+    const info = bdm.connection_info;
+    if (info && typeof info === 'object' && info.data && typeof info.data === 'object') {
+      info.data.device_path = devicePath;
+    }
+  }
+
+  /**
+   * `image_lxc_root_partition`, as Nova's compute manager copies image properties into
+   * system_metadata at build: a hard reboot has no image_meta and reads it from there.
+   */
+  private saveRootPartitionProperty(inst: Instance, value: string): void {
+    inst.system_metadata[`image_${ROOT_PARTITION_PROPERTY}`] = value;
+  }
+
+  // --- domains ----------------------------------------------------------------------------
+
+  /** The domain named after the instance, if it is this instance's (same uuid). */
+  private async ownDomain(inst: Instance): Promise<DomainInfo | undefined> {
+    let info: DomainInfo;
+    try {
+      info = await this.domainInfo(inst.name);
+    } catch (error) {
+      if (hasCode(error, 'NotFound')) return undefined;
+      throw error;
+    }
+    if (info.uuid.toLowerCase() !== inst.uuid) {
+      this.log.warn(
+        `Domain ${inst.name} belongs to uuid ${info.uuid}, not instance ${inst.uuid}: leaving it alone`,
+      );
+      return undefined;
+    }
+    return info;
+  }
+
+  /**
+   * The domain's info, waiting (bounded, on the clock) while libvirt answers "Init pid is not
+   * yet available": a just-started container on a busy host.
+   */
+  private async domainInfo(name: string): Promise<DomainInfo> {
+    const timeoutMs = this.options.initPidTimeoutMs ?? 30_000;
+    const result = await waitUntil(
+      this.host.clock,
+      { timeoutMs, intervalMs: 100 },
+      async (): Promise<Attempt<DomainInfo>> => {
+        try {
+          return { done: true, value: await this.host.hypervisor.info(name) };
+        } catch (error) {
+          if (isDriverError(error) && /Init pid is not yet available/.test(error.message)) {
+            return { done: false, why: error.message };
+          }
+          throw error;
+        }
+      },
+    );
+    if (!result.ok) {
+      throw new DriverError(
+        'Timeout',
+        `Failed to get domain info of ${name}: libvirt still has no init pid after ${timeoutMs} ms (${result.why})`,
+        { hint: 'The host may be overloaded; check libvirtd and the container log, then retry.' },
+      );
+    }
+    return result.value;
   }
 
   private rootSource(inst: Instance, root: DriverBdm | null, meta: ImageMeta): RootSource {
@@ -362,7 +716,7 @@ export class LxcDriver {
           { hint: "Pass the BDM as Nova builds it, with the volume's connection_info." },
         );
       }
-      return { kind: 'volume', connectionInfo };
+      return { kind: 'volume', connectionInfo, key: volumeKey(connectionInfo) };
     }
     if (!inst.image_ref) {
       throw new DriverError(
@@ -387,15 +741,18 @@ export class LxcDriver {
   private policyFor(
     meta: ImageMeta,
     inst: Instance,
-  ): { policy: RootPartitionPolicy; policySource: string } {
+  ): { policy: RootPartitionPolicy; policySource: string; property?: string } {
     // Nova's compute manager copies image properties into system_metadata as image_<name>;
     // a hard reboot has only those, so both places are read and the image's copy is kept.
     const saved = `image_${ROOT_PARTITION_PROPERTY}`;
     const property = meta.properties[ROOT_PARTITION_PROPERTY] ?? inst.system_metadata[saved];
     if (property !== undefined && property !== null) {
-      inst.system_metadata[saved] = String(property);
       const source = `image property ${ROOT_PARTITION_PROPERTY}`;
-      return { policy: parseRootPartitionPolicy(String(property), source), policySource: source };
+      return {
+        policy: parseRootPartitionPolicy(String(property), source),
+        policySource: source,
+        property: String(property),
+      };
     }
     const flavorSpec = inst.flavor.extra_specs[FLAVOR_ROOT_PARTITION_SPEC];
     if (flavorSpec !== undefined) {
@@ -408,7 +765,12 @@ export class LxcDriver {
     return { policy: { kind: 'first' }, policySource: 'default (partition 1)' };
   }
 
-  private domainSpec(inst: Instance, disks: DomainDiskSpec[], dir: string): LxcDomainSpec {
+  private domainSpec(
+    inst: Instance,
+    disks: DomainDiskSpec[],
+    rootfsDir: string,
+    dir: string,
+  ): LxcDomainSpec {
     return {
       name: inst.name,
       uuid: inst.uuid,
@@ -417,7 +779,7 @@ export class LxcDriver {
       init: '/sbin/init',
       cmdline: 'console=tty0 console=ttyS0 console=hvc0',
       initenv: { product_name: 'OpenStack Nova' },
-      rootfsDir: `${dir}/rootfs`,
+      rootfsDir,
       consoleLog: `${dir}/console.log`,
       disks,
       idmap: this.idMaps,
@@ -430,16 +792,22 @@ export class LxcDriver {
     };
   }
 
-  private async stopDomain(name: string): Promise<void> {
-    let state: DomainState;
-    try {
-      state = (await this.host.hypervisor.info(name)).state;
-    } catch (error) {
-      if (hasCode(error, 'NotFound')) return;
-      throw error;
-    }
-    if (state === 'shut off' || state === 'shutdown' || state === 'crashed') {
-      return;
+  /**
+   * Stops the named domain (the caller proved it ours) and waits until it is down. `known`:
+   * the caller defined it in this call, so it is stopped without a first dominfo.
+   */
+  private async stopDomain(name: string, known = false): Promise<void> {
+    if (!known) {
+      let state: DomainState;
+      try {
+        state = (await this.domainInfo(name)).state;
+      } catch (error) {
+        if (hasCode(error, 'NotFound')) return;
+        throw error;
+      }
+      if (state === 'shut off' || state === 'shutdown' || state === 'crashed') {
+        return;
+      }
     }
     try {
       await this.host.hypervisor.destroy(name);
@@ -451,25 +819,34 @@ export class LxcDriver {
         throw error;
       }
     }
-    const deadline = this.host.clock.now() + (this.options.destroyTimeoutMs ?? 30_000);
-    for (;;) {
-      try {
-        const info = await this.host.hypervisor.info(name);
-        if (info.state === 'shut off' || info.state === 'shutdown') return;
-      } catch (error) {
-        if (hasCode(error, 'NotFound')) return;
-        throw error;
-      }
-      if (this.host.clock.now() >= deadline) {
-        throw new DriverError(
-          'Timeout',
-          `Failed to destroy domain ${name}: it is still running after ${this.options.destroyTimeoutMs ?? 30_000} ms`,
-          {
-            hint: "Check the container's processes (virsh -c lxc:/// dominfo); destroy again once it stops.",
-          },
-        );
-      }
-      await this.host.clock.sleep(500);
+    const timeoutMs = this.options.destroyTimeoutMs ?? 30_000;
+    const stopped = await waitUntil(
+      this.host.clock,
+      { timeoutMs, intervalMs: 500 },
+      async (): Promise<Attempt<undefined>> => {
+        try {
+          const info = await this.host.hypervisor.info(name);
+          if (info.state === 'shut off' || info.state === 'shutdown') {
+            return { done: true, value: undefined };
+          }
+          return { done: false, why: info.state };
+        } catch (error) {
+          if (hasCode(error, 'NotFound')) return { done: true, value: undefined };
+          if (isDriverError(error) && /Init pid is not yet available/.test(error.message)) {
+            return { done: false, why: 'no init pid yet' };
+          }
+          throw error;
+        }
+      },
+    );
+    if (!stopped.ok) {
+      throw new DriverError(
+        'Timeout',
+        `Failed to destroy domain ${name}: it is still running after ${timeoutMs} ms`,
+        {
+          hint: "Check the container's processes (virsh -c lxc:/// dominfo); destroy again once it stops.",
+        },
+      );
     }
   }
 
@@ -484,7 +861,7 @@ export class LxcDriver {
   ): Promise<boolean> {
     const stopped = async () => {
       try {
-        const { state } = await this.host.hypervisor.info(name);
+        const { state } = await this.domainInfo(name);
         return state === 'shut off' || state === 'shutdown' || state === 'crashed';
       } catch (error) {
         if (hasCode(error, 'NotFound')) return true;
@@ -519,48 +896,58 @@ export class LxcDriver {
       if (!hasCode(error, 'NotFound')) throw error;
     }
   }
+}
 
-  private async disconnectVolumes(bdi: BlockDeviceInfo, ignoreErrors: boolean): Promise<void> {
-    for (const bdm of bdi.block_device_mapping ?? []) {
-      const connectionInfo = connectionInfoOf(bdm);
-      if (!connectionInfo) continue;
-      try {
-        await this.host.volumes.disconnect(connectionInfo);
-      } catch (error) {
-        // Nova ignores disconnect errors when it deletes the instance's disks anyway.
-        if (!ignoreErrors) throw error;
-        this.log.warn('Ignoring a volume disconnect failure while deleting the instance', {
-          error: String(error),
-        });
-      }
-    }
-  }
+/** Reads and checks the instance: the uuid and name become host paths and a domain name. */
+function readInstance(instance: unknown): Instance {
+  const inst = normalizeInstance(instance);
+  checkInstanceIdentity(inst);
+  return inst;
+}
 
-  private async rollbackSpawn(
-    inst: Instance,
-    bdi: BlockDeviceInfo,
-    removeDir: boolean,
-    dir: string,
-  ): Promise<void> {
-    const steps: [string, () => Promise<void>][] = [
-      ['stop the domain', () => this.stopDomain(inst.name)],
-      ['release the rootfs', () => this.disks.release(inst.system_metadata, `${dir}/rootfs`)],
-      ['disconnect volumes', () => this.disconnectVolumes(bdi, true)],
-      ['undefine the domain', () => this.undefineIfDefined(inst.name)],
-    ];
-    if (removeDir) {
-      steps.push(['remove the instance directory', () => this.host.files.removeTree(dir)]);
-    }
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch (error) {
-        this.log.error(`Failed to ${what} while rolling back a failed spawn`, {
-          error: String(error),
-        });
-      }
-    }
+/** Reads and checks block_device_info, including the volume fields the driver itself reads. */
+function readBlockDeviceInfo(blockDeviceInfo: unknown): BlockDeviceInfo {
+  const bdi = normalizeBlockDeviceInfo(blockDeviceInfo);
+  checkVolumeBdms(bdi);
+  return bdi;
+}
+
+/** The volumes other than the root that have a connection, with it parsed once. */
+function extraVolumes(volumes: DriverBdm[], root: DriverBdm | null): ExtraVolume[] {
+  const extras: ExtraVolume[] = [];
+  for (const bdm of volumes) {
+    if (bdm === root) continue;
+    const connectionInfo = connectionInfoOf(bdm);
+    if (connectionInfo) extras.push({ bdm, connectionInfo, key: volumeKey(connectionInfo) });
   }
+  return extras;
+}
+
+/** What names a volume in the record: its file or device path. */
+function volumeKey(info: ConnectionInfo): string {
+  const data = (info.data ?? {}) as Record<string, unknown>;
+  const key = data['path'] ?? data['device_path'];
+  return typeof key === 'string' ? key : '';
+}
+
+/**
+ * Any failure as a DriverError: a Nova exception keeps its type in `details.novaType`
+ * (UnsupportedHardware and the other Unsupported* become Unsupported, the rest InvalidInput:
+ * Nova raises them for what it was given); anything else is an Internal error.
+ */
+function asDriverError(action: string, error: unknown): DriverError {
+  if (isDriverError(error)) return error;
+  if (isNovaError(error)) {
+    const code = error.novaType.startsWith('Unsupported') ? 'Unsupported' : 'InvalidInput';
+    return new DriverError(code, `Failed to ${action}: ${error.message}`, {
+      cause: error,
+      details: { novaType: error.novaType, module: error.module },
+    });
+  }
+  return new DriverError('Internal', `Failed to ${action}: ${String(error)}`, {
+    cause: error,
+    hint: 'This is a bug in nova-lxc; please report it with the instance and block_device_info.',
+  });
 }
 
 function connectionInfoOf(bdm: DriverBdm): ConnectionInfo | undefined {
@@ -595,8 +982,8 @@ function diskSpecFor(bdm: DriverBdm, devicePath: string, mapping: DiskMapping): 
   };
 }
 
-function instanceNotFound(uuid: string, cause: unknown): DriverError {
-  const error = new DriverError('NotFound', `Instance ${uuid} could not be found.`, { cause });
+function instanceNotFound(uuid: string): DriverError {
+  const error = new DriverError('NotFound', `Instance ${uuid} could not be found.`);
   error.details['novaType'] = 'InstanceNotFound';
   return error;
 }

@@ -2,20 +2,24 @@
  * The closed set of error codes callers act on. Each names a class of failure, not a tool.
  * Messages read "Failed to <action>: <reason>", with a hint of what to do.
  */
-export type ErrorCode =
-  | 'NotFound'
-  | 'AlreadyExists'
-  | 'Busy'
-  | 'ResourceExhausted'
-  | 'InvalidInput'
-  | 'FailedPrecondition'
-  | 'Unsupported'
-  | 'DeviceChanged'
-  | 'NoRootFilesystem'
-  | 'CommandFailed'
-  | 'Timeout'
-  | 'NotModelled'
-  | 'Internal';
+export const ERROR_CODES = [
+  'NotFound',
+  'AlreadyExists',
+  'Busy',
+  'ResourceExhausted',
+  'InvalidInput',
+  'FailedPrecondition',
+  'Unsupported',
+  'DeviceChanged',
+  'NoRootFilesystem',
+  'CommandFailed',
+  'Timeout',
+  'NotModelled',
+  'Internal',
+] as const;
+
+/** One of ERROR_CODES. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 const BRAND = Symbol.for('nova-lxc.DriverError');
 
@@ -100,4 +104,19 @@ export function isDriverError(value: unknown): value is DriverError {
 /** True when `value` is a DriverError with one of the given codes. */
 export function hasCode(value: unknown, ...codes: ErrorCode[]): value is DriverError {
   return isDriverError(value) && codes.includes(value.code);
+}
+
+/**
+ * The line of a tool's output that says what went wrong, for "Failed to <action>: <reason>":
+ * stderr (stdout when stderr is empty), the second line when virsh leads with "error: Failed
+ * to ...", without the "error: " prefix. Used by the command runner and the simulator alike.
+ */
+export function reasonOf(stderr: string, stdout = ''): string {
+  const lines = (stderr.trim() ? stderr : stdout)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !/^debugfs \d/.test(line));
+  const first = lines[0];
+  const chosen = lines.length > 1 && /^error: Failed/i.test(first ?? '') ? lines[1] : first;
+  return (chosen ?? 'no error output').replace(/^error: /, '');
 }

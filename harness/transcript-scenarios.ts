@@ -138,10 +138,19 @@ export const TRANSCRIPT_SCENARIOS: Record<string, TranscriptScenario> = {
   async volumes(host, ctx) {
     const out: Outcome[] = [];
     const info = { driver_volume_type: 'file', data: { path: need(ctx, 'disk') } };
-    await outcome(out, 'connect file', () => host.volumes.connect(info));
-    await outcome(out, 'device_path filled in', async () => info.data);
-    await outcome(out, 'connect again', () => host.volumes.connect(info));
-    const device = (info.data as Record<string, unknown>)['device_path'] as string;
+    const connected = await host.volumes.connect(info);
+    await outcome(out, 'connect file', async () => ({
+      devicePath: connected.devicePath,
+      attached: connected.attached && {
+        device: connected.attached.device,
+        backingFile: connected.attached.backingFile,
+      },
+    }));
+    await outcome(out, 'connection_info left as it was', async () => info.data);
+    await outcome(out, 'connect again (refused: already attached)', () =>
+      host.volumes.connect(info),
+    );
+    const device = connected.devicePath;
     await outcome(out, 'connect local', () =>
       host.volumes.connect({ driver_volume_type: 'local', data: { device_path: device } }),
     );
@@ -157,8 +166,11 @@ export const TRANSCRIPT_SCENARIOS: Record<string, TranscriptScenario> = {
     await outcome(out, 'connect iscsi', () =>
       host.volumes.connect({ driver_volume_type: 'iscsi', data: {} }),
     );
-    await outcome(out, 'disconnect', () => host.volumes.disconnect(info));
-    await outcome(out, 'disconnect again', () => host.volumes.disconnect(info));
+    await outcome(out, 'disconnect without a record (nothing proven ours)', () =>
+      host.volumes.disconnect(info),
+    );
+    await outcome(out, 'disconnect', () => host.volumes.disconnect(info, connected.attached));
+    await outcome(out, 'disconnect again', () => host.volumes.disconnect(info, connected.attached));
     return out;
   },
 

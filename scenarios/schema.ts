@@ -4,16 +4,15 @@
  * document and what was expected, e.g. `steps[2].boot.volume: expected ...`.
  */
 import type { LxcDriverOptions } from '../driver/driver.js';
-import type { ErrorCode } from '../driver/errors.js';
+import { ERROR_CODES, type ErrorCode } from '../driver/errors.js';
 import type {
   DiskSpec,
   FileSpec,
   FilesystemSpec,
-  FsType,
   InitSpec,
   PartitionSpec,
 } from '../harness/disk-spec.js';
-import { parseSize } from '../harness/disk-spec.js';
+import { FS_TYPES, parseSize } from '../harness/disk-spec.js';
 import { parseBlockDeviceArg, type BdmV2 } from '../driver/nova/novaclient-block-device.js';
 import { checkDiskLayout } from './disk-checks.js';
 import { checkInstanceReferences } from './references.js';
@@ -166,35 +165,6 @@ export interface Scenario {
 
 /** Capability names an outcome can depend on. */
 export const CAPABILITY_KEYS = ['nbd', 'no_nbd', 'qcow2', 'no_qcow2'] as const;
-
-/** Every DriverError code an `error.code` may name. */
-export const ERROR_CODES: readonly ErrorCode[] = [
-  'NotFound',
-  'AlreadyExists',
-  'Busy',
-  'ResourceExhausted',
-  'InvalidInput',
-  'FailedPrecondition',
-  'Unsupported',
-  'DeviceChanged',
-  'NoRootFilesystem',
-  'CommandFailed',
-  'Timeout',
-  'NotModelled',
-  'Internal',
-];
-
-const FS_TYPES: readonly FsType[] = [
-  'ext2',
-  'ext3',
-  'ext4',
-  'xfs',
-  'btrfs',
-  'vfat',
-  'swap',
-  'luks',
-  'lvm2',
-];
 
 /** `[libvirt]images_type` values the driver supports for LXC. */
 const IMAGES_TYPES = ['default', 'raw', 'flat', 'qcow2'] as const;

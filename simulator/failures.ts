@@ -1,4 +1,4 @@
-import { CommandError, DriverError, type ErrorCode } from '../driver/errors.js';
+import { CommandError, DriverError, reasonOf, type ErrorCode } from '../driver/errors.js';
 import { STRERROR, type PathErrno } from './paths.js';
 
 /**
@@ -14,23 +14,13 @@ export function toolFailure(
   exitCode: number,
   stderr: string,
 ): CommandError {
-  const reason = firstReason(stderr);
+  const reason = reasonOf(stderr);
   return new CommandError(code, `Failed to ${action}: ${reason}`, {
     argv,
     exitCode,
     stdout: '',
     stderr,
   });
-}
-
-/** The line of a tool's stderr that says what went wrong (virsh prints two `error:` lines). */
-function firstReason(stderr: string): string {
-  const lines = stderr
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0);
-  const last = lines.length > 1 && lines[0]?.startsWith('error: Failed') ? lines[1] : lines[0];
-  return (last ?? 'unknown error').replace(/^error: /, '');
 }
 
 /** losetup on a path that does not exist. */

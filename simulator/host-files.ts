@@ -1,7 +1,13 @@
 import { posix } from 'node:path';
 import { idShiftPlan } from '../driver/core/id-shift.js';
 import { DriverError, type ErrorCode } from '../driver/errors.js';
-import type { FileKind, FileOwner, HostFiles, IdMap } from '../driver/ports/host-files.js';
+import type {
+  FileIdentity,
+  FileKind,
+  FileOwner,
+  HostFiles,
+  IdMap,
+} from '../driver/ports/host-files.js';
 import { NODE_ERRNO_TEXT, PathError, checkPathLength, errnoOf, type PathErrno } from './paths.js';
 import type { SimState } from './state.js';
 
@@ -98,6 +104,17 @@ export class SimulatedHostFiles implements HostFiles {
     }
   }
 
+  async identity(path: string): Promise<FileIdentity | null> {
+    const { tree, rel, mount } = this.state.resolveHostPath(path);
+    try {
+      const stat = tree.lstatSync(rel);
+      // memfs numbers inodes per tree; the filesystem's id stands in for st_dev.
+      return { device: mount ? mount.fs.id : 0, inode: Number(stat.ino) };
+    } catch {
+      return null;
+    }
+  }
+
   async exists(path: string): Promise<boolean> {
     return (await this.kind(path)) !== null;
   }
@@ -154,7 +171,7 @@ export class SimulatedHostFiles implements HostFiles {
     }
     for (const disk of [...this.state.disks.keys()]) {
       if (disk === normal || disk.startsWith(normal + '/')) {
-        this.state.disks.delete(disk);
+        this.state.unlinkDisk(disk);
       }
     }
   }

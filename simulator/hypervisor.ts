@@ -3,6 +3,7 @@ import { parseLxcDomainXml } from './domain-xml-parser.js';
 import { DriverError } from '../driver/errors.js';
 import type { DomainInfo, Hypervisor } from '../driver/ports/hypervisor.js';
 import type { MountEntry } from '../driver/ports/mounts.js';
+import type { Clock } from '../driver/ports/clock.js';
 import { lxcNoInit, notModelled, toolFailure, virshFailed, virshNoDomain } from './failures.js';
 import { interpretInit } from './init-script.js';
 import { toEntry } from './mounts.js';
@@ -18,7 +19,13 @@ const CONSOLE = '/dev/console';
  * private copy of its root mount, runs the init script, and fails as libvirt does.
  */
 export class SimulatedHypervisor implements Hypervisor {
-  constructor(private readonly state: SimState) {}
+  /** When each started domain's init pid becomes known, on the clock. */
+  private readonly initPidAt = new Map<string, number>();
+
+  constructor(
+    private readonly state: SimState,
+    private readonly clock: Clock,
+  ) {}
 
   async define(xml: string): Promise<DomainInfo> {
     const argv = ['virsh', '-c', URI, 'define', '/dev/stdin'];
@@ -116,6 +123,7 @@ export class SimulatedHypervisor implements Hypervisor {
     domain.namespace = [{ ...where.mount, target: '/' }];
     domain.state = 'running';
     domain.console = '';
+    this.initPidAt.set(name, this.clock.now() + this.state.initPidDelayMs);
     for (const effect of effects) {
       if (effect.kind === 'write' && effect.path === CONSOLE) {
         // The tty's output processing turns \n into \r\n, as the real pty shows.
@@ -192,7 +200,19 @@ export class SimulatedHypervisor implements Hypervisor {
   }
 
   async info(name: string): Promise<DomainInfo> {
-    return describe(this.get(name, ['virsh', '-c', URI, 'dominfo', name], 'get domain info'));
+    const argv = ['virsh', '-c', URI, 'dominfo', name];
+    const domain = this.get(name, argv, 'get domain info');
+    if (domain.state === 'running' && this.clock.now() < (this.initPidAt.get(name) ?? 0)) {
+      // libvirt answers so while libvirt_lxc has not reported the container's init yet.
+      throw toolFailure(
+        'CommandFailed',
+        'get domain info',
+        argv,
+        1,
+        'error: failed to get domain info\nerror: Requested operation is not valid: Init pid is not yet available\n',
+      );
+    }
+    return describe(domain);
   }
 
   async list(): Promise<DomainInfo[]> {
@@ -223,6 +243,7 @@ export class SimulatedHypervisor implements Hypervisor {
     domain.state = 'shut off';
     domain.namespace = [];
     domain.console = '';
+    this.initPidAt.delete(domain.name);
     if (!domain.persistent) {
       this.state.domains.delete(domain.name);
     }

@@ -37,7 +37,7 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
     blockDevices,
     nbd: new SimulatedNbd(state),
     mounts: new SimulatedMounts(state),
-    hypervisor: new SimulatedHypervisor(state),
+    hypervisor: new SimulatedHypervisor(state, clock),
     files,
     volumes: new PortVolumeConnector(blockDevices, files),
     images: new SimulatedImageStore(state),

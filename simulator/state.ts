@@ -122,6 +122,11 @@ export interface SimStateOptions {
   loopDevices?: number;
   /** nbd devices; 0 models a host without the nbd module. Default 16. */
   nbdDevices?: number;
+  /**
+   * How long after a start libvirt still answers dominfo with "Init pid is not yet
+   * available" (seen on a busy real host); default 0. Measured on the simulator's clock.
+   */
+  initPidDelayMs?: number;
 }
 
 /**
@@ -141,11 +146,18 @@ export class SimState {
   readonly imagesDir = '/var/lib/nova/instances/_base';
   /** Directories the journal has written to, so dumps can show its records. */
   readonly journalDirs = new Set<string>();
+  /**
+   * Disk files removed while a loop device still served them, by the name the kernel then
+   * shows (`PATH (deleted)`): the loop keeps the bytes until it is detached.
+   */
+  readonly unlinked = new Map<string, SimDisk>();
+  readonly initPidDelayMs: number;
   private nextId = 1;
 
   constructor(options: SimStateOptions = {}) {
     this.loops = new Array<SimLoop | undefined>(options.loopDevices ?? 8).fill(undefined);
     this.nbd = new Array<SimNbdConnection | undefined>(options.nbdDevices ?? 16).fill(undefined);
+    this.initPidDelayMs = options.initPidDelayMs ?? 0;
     this.host.mkdirSync('/dev', { recursive: true });
     this.host.mkdirSync('/tmp', { recursive: true });
   }
@@ -238,7 +250,10 @@ export class SimState {
     }
     const loop = this.loopAt(path);
     if (loop) {
-      const under = this.view(loop.backingFile);
+      const orphan = this.unlinked.get(loop.backingFile);
+      const under = orphan
+        ? { disk: orphan, base: 0, length: orphan.content.size, raw: orphan.format === 'raw' }
+        : this.view(loop.backingFile);
       if (!under) {
         return undefined;
       }
@@ -313,6 +328,25 @@ export class SimState {
     return count;
   }
 
+  /**
+   * Unlinks a disk file, as rm does: a loop device serving it keeps the bytes and from now on
+   * shows its backing file as `PATH (deleted)`, as the kernel does.
+   */
+  unlinkDisk(path: string): void {
+    const disk = this.disks.get(path);
+    if (!disk) return;
+    this.disks.delete(path);
+    const shown = `${path} (deleted)`;
+    let held = false;
+    for (const loop of this.loops) {
+      if (loop?.backingFile === path) {
+        loop.backingFile = shown;
+        held = true;
+      }
+    }
+    if (held) this.unlinked.set(shown, disk);
+  }
+
   /** Frees autoclear loop devices that nothing holds any more, as the kernel does on last close. */
   settleAutoclear(): void {
     // Only autoclear devices can go; freeing one may free the one below it, hence the loop.
@@ -323,6 +357,9 @@ export class SimState {
       for (const loop of free)
         this.loops[Number(loop.device.slice('/dev/loop'.length))] = undefined;
       pending = pending.filter((l) => !free.includes(l));
+    }
+    for (const name of [...this.unlinked.keys()]) {
+      if (!this.loops.some((l) => l?.backingFile === name)) this.unlinked.delete(name);
     }
   }
 
@@ -502,6 +539,7 @@ export class SimState {
             : [],
         ),
       ),
+      unlinked: [...this.unlinked.keys()],
     };
   }
 }

@@ -1,7 +1,9 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CommandError, type ErrorCode } from '../errors.js';
+import { CommandError, reasonOf, type ErrorCode } from '../errors.js';
+
+export { reasonOf } from '../errors.js';
 
 /** What a command printed and how it ended. */
 export interface CommandResult {
@@ -31,17 +33,6 @@ export interface RunOptions {
 export interface CommandRunner {
   /** Runs `argv`; a non-zero exit (not allowed) or a spawn failure throws CommandError. */
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
-}
-
-/** The line of a tool's stderr that says what went wrong (virsh prints "Failed to X" first). */
-export function reasonOf(stderr: string, stdout = ''): string {
-  const lines = (stderr.trim() ? stderr : stdout)
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0 && !/^debugfs \d/.test(line));
-  const first = lines[0];
-  const chosen = lines.length > 1 && /^error: Failed/i.test(first ?? '') ? lines[1] : first;
-  return (chosen ?? 'no error output').replace(/^error: /, '');
 }
 
 /** Builds the CommandError for a finished command that failed. */

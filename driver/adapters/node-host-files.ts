@@ -2,7 +2,7 @@ import { chmod, lchown, lstat, mkdir, opendir, readFile, rm, writeFile } from 'n
 import { join, resolve } from 'node:path';
 import { DriverError } from '../errors.js';
 import { idShiftPlan } from '../core/id-shift.js';
-import type { FileKind, FileOwner, HostFiles, IdMap } from '../ports/host-files.js';
+import type { FileIdentity, FileKind, FileOwner, HostFiles, IdMap } from '../ports/host-files.js';
 import { SELF_MOUNTINFO } from './linux-mounts.js';
 import { parseMountinfo } from './parse-mountinfo.js';
 import { fsError, type SystemFiles } from './system-files.js';
@@ -54,6 +54,12 @@ export class NodeHostFiles implements HostFiles {
 
   async kind(path: string): Promise<FileKind | null> {
     return (await this.system.stat(path))?.kind ?? null;
+  }
+
+  async identity(path: string): Promise<FileIdentity | null> {
+    const info = await this.system.stat(path);
+    if (info?.device === undefined || info.inode === undefined) return null;
+    return { device: info.device, inode: info.inode };
   }
 
   async removeTree(path: string): Promise<void> {

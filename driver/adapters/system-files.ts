@@ -8,6 +8,9 @@ import { DriverError } from '../errors.js';
 export interface FileStat {
   kind: 'file' | 'directory' | 'block-device' | 'symlink' | 'other';
   size: number;
+  /** st_dev and st_ino: which file this is (absent in transcripts recorded before they were). */
+  device?: number;
+  inode?: number;
 }
 
 /**
@@ -125,7 +128,7 @@ export class NodeSystemFiles implements SystemFiles {
             : info.isSymbolicLink()
               ? 'symlink'
               : 'other';
-      return { kind, size: info.size };
+      return { kind, size: info.size, device: info.dev, inode: info.ino };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw fsError('stat', path, error);

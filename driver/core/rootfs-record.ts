@@ -1,6 +1,7 @@
 import type { LoopDevice } from '../ports/block-devices.js';
-import type { IdMap } from '../ports/host-files.js';
+import type { FileIdentity, IdMap } from '../ports/host-files.js';
 import type { NbdConnection } from '../ports/nbd.js';
+import type { VolumeAttachment } from '../ports/volume-connector.js';
 
 /** The system_metadata key Nova uses for the mounted rootfs device. */
 export const ROOTFS_DEVICE_KEY = 'rootfs_device_name';
@@ -10,10 +11,28 @@ export const ROOTFS_RECORD_KEY = 'nova_lxc_rootfs';
 
 /** One device the driver attached for a rootfs, in attach order. */
 export type AttachedDevice =
-  | { kind: 'loop'; device: string; backingFile: string; offset: number; sizeLimit: number }
+  | {
+      kind: 'loop';
+      device: string;
+      backingFile: string;
+      offset: number;
+      sizeLimit: number;
+      /** Device and inode of a regular backing file at attach time (absent for a device). */
+      identity?: FileIdentity;
+    }
   | { kind: 'nbd'; device: string; file: string };
 
-/** What the disk handler set up for one instance; stored as JSON in system_metadata. */
+/** A volume the driver connected for the instance, with what proves its attachment is ours. */
+export interface RecordedVolume {
+  /** The volume's `connection_info.data.path` (file) or `device_path` (local). */
+  key: string;
+  /** Whether it is the root volume (boot_index 0). */
+  root: boolean;
+  /** The loop device attached for it; absent when nothing was attached (a local device). */
+  attached?: VolumeAttachment;
+}
+
+/** What the driver set up for one instance; stored as JSON in system_metadata. */
 export interface RootfsRecord {
   version: 1;
   /** The host mount point, `<instances_path>/<uuid>/rootfs`. */
@@ -22,8 +41,10 @@ export interface RootfsRecord {
   source:
     | { kind: 'volume'; devicePath: string }
     | { kind: 'image'; path: string; format: 'raw' | 'qcow2' };
-  /** Devices attached by the driver, in attach order (released in reverse). */
+  /** Devices attached by the driver for the rootfs, in attach order (released in reverse). */
   attached: AttachedDevice[];
+  /** Volumes connected by the driver (root first), released after the rootfs devices. */
+  volumes?: RecordedVolume[];
   /** The device mounted on `mountPoint`, once mounted. */
   mountedDevice?: string;
   fstype?: string;
@@ -74,14 +95,24 @@ export function clearRootfsRecord(systemMetadata: Record<string, string>): void 
   delete systemMetadata[ROOTFS_DEVICE_KEY];
 }
 
-/** A loop device as recorded at attach time. */
-export function recordLoop(loop: LoopDevice): AttachedDevice {
+/** Whether nothing recorded is left to release: no device, no volume, no mount. */
+export function isEmptyRecord(record: RootfsRecord): boolean {
+  return (
+    record.attached.length === 0 &&
+    (record.volumes ?? []).length === 0 &&
+    record.mountedDevice === undefined
+  );
+}
+
+/** A loop device as recorded at attach time, with its backing file's identity when a file. */
+export function recordLoop(loop: LoopDevice, identity?: FileIdentity | null): AttachedDevice {
   return {
     kind: 'loop',
     device: loop.device,
     backingFile: loop.backingFile,
     offset: loop.offset,
     sizeLimit: loop.sizeLimit,
+    ...(identity ? { identity } : {}),
   };
 }
 
@@ -91,10 +122,10 @@ export function recordNbd(connection: NbdConnection): AttachedDevice {
 }
 
 /**
- * Whether a currently attached loop device is provably the one we attached: same device,
- * same backing file, same offset and size limit. Nova releases by name alone and has been
- * seen detaching another process's device (teardown_container retries `losetup --detach` by
- * number; observed with Debian's python3-nova 26.2.2).
+ * Whether a currently attached loop device matches the record by what the kernel shows: same
+ * device, backing file (or the kernel's `PATH (deleted)` once the file was unlinked), offset
+ * and size limit. A live backing file's identity is checked by the caller on top of this.
+ * Nova releases by name alone and has been seen detaching another process's device.
  */
 export function isSameLoop(
   recorded: AttachedDevice & { kind: 'loop' },
@@ -102,7 +133,8 @@ export function isSameLoop(
 ): boolean {
   return (
     current.device === recorded.device &&
-    current.backingFile === recorded.backingFile &&
+    (current.backingFile === recorded.backingFile ||
+      current.backingFile === `${recorded.backingFile} (deleted)`) &&
     current.offset === recorded.offset &&
     current.sizeLimit === recorded.sizeLimit
   );

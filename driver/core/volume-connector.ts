@@ -1,9 +1,11 @@
 import { DriverError, hasCode, isDriverError } from '../errors.js';
 import type { BlockDevices } from '../ports/block-devices.js';
 import type { HostFiles } from '../ports/host-files.js';
+import type { LoopDevice } from '../ports/block-devices.js';
 import type {
   ConnectedVolume,
   ConnectionInfo,
+  VolumeAttachment,
   VolumeConnector,
 } from '../ports/volume-connector.js';
 
@@ -14,10 +16,11 @@ export const SUPPORTED_VOLUME_TYPES = ['local', 'file'] as const;
  * The volume connector both backends use, over the BlockDevices and HostFiles ports:
  * - `local`: `data.device_path` is already a local block device (Cinder's LVM on this host,
  *   a disk os-brick attached, ...); nothing to attach or release.
- * - `file`: `data.path` is a file-backed volume attached as a loop device; `data.device_path`
- *   is filled in, as os-brick fills it, and released only while it still shows that file:
- *   the number may have been reused by someone else since (Nova's teardown_container, Debian
- *   python3-nova 26.2.2, was seen detaching by number a device another process had just attached).
+ * - `file`: `data.path` is a file-backed volume attached as a loop device, refused while any
+ *   loop device already serves that file. It is released only while the loop device still
+ *   serves the very file recorded at attach time (path, device and inode): the number may
+ *   have been reused by someone else since (Nova's teardown_container, Debian python3-nova
+ *   26.2.2, was seen detaching by number a device another process had just attached).
  */
 export class PortVolumeConnector implements VolumeConnector {
   constructor(
@@ -30,26 +33,33 @@ export class PortVolumeConnector implements VolumeConnector {
     return type === 'local' ? this.connectLocal(data) : this.connectFile(data);
   }
 
-  async disconnect(connectionInfo: ConnectionInfo): Promise<void> {
-    const { type, data } = read(connectionInfo);
-    if (type === 'local') return; // Nothing was attached.
-    const device = optionalString(data, 'device_path');
-    const path = optionalString(data, 'path');
-    if (device === undefined || path === undefined) return;
-    const backing = await this.files.realpath(path).catch(() => path);
-    // A deleted file still backs its loop device; the kernel then shows "PATH (deleted)".
-    const loop = (await this.blockDevices.listLoops()).find(
-      (l) =>
-        l.device === device &&
-        l.offset === 0 &&
-        (l.backingFile === backing || l.backingFile === `${backing} (deleted)`),
-    );
-    if (!loop) return;
+  async disconnect(connectionInfo: ConnectionInfo, attached?: VolumeAttachment): Promise<void> {
+    const { type } = read(connectionInfo);
+    if (type === 'local' || attached === undefined) return; // Nothing we can prove we attached.
+    const loop = (await this.blockDevices.listLoops()).find((l) => l.device === attached.device);
+    if (!loop || !(await this.stillServes(loop, attached))) return;
     try {
-      await this.blockDevices.detachLoop(device);
+      await this.blockDevices.detachLoop(attached.device);
     } catch (error) {
       if (!hasCode(error, 'NotFound')) throw error;
     }
+  }
+
+  /** Whether `loop` is still the device `attached` records: same file, device and inode. */
+  private async stillServes(loop: LoopDevice, attached: VolumeAttachment): Promise<boolean> {
+    if (loop.offset !== 0 || loop.sizeLimit !== 0) return false;
+    if (loop.backingFile === deletedName(attached.backingFile)) {
+      // The kernel names an unlinked backing file so; it can no longer be looked up, and
+      // nobody can attach a new loop device to a file that no longer exists.
+      return true;
+    }
+    if (loop.backingFile !== attached.backingFile) return false;
+    const now = await this.files.identity(attached.backingFile);
+    return (
+      now !== null &&
+      now.device === attached.identity.device &&
+      now.inode === attached.identity.inode
+    );
   }
 
   private async connectLocal(data: Record<string, unknown>): Promise<ConnectedVolume> {
@@ -91,17 +101,32 @@ export class PortVolumeConnector implements VolumeConnector {
     if ((await this.files.kind(backing)) !== 'file') {
       throw new DriverError('NotFound', `Failed to connect volume: ${path} is not a file`);
     }
-    const known = optionalString(data, 'device_path');
-    if (known !== undefined) {
-      const loop = (await this.blockDevices.listLoops()).find(
-        (l) => l.device === known && l.backingFile === backing && l.offset === 0,
+    const identity = await this.files.identity(backing);
+    if (identity === null) {
+      throw new DriverError('NotFound', `Failed to connect volume: ${path} does not exist`);
+    }
+    const serving = (await this.blockDevices.listLoops()).find((l) => l.backingFile === backing);
+    if (serving) {
+      throw new DriverError(
+        'AlreadyExists',
+        `Failed to connect volume: ${path} is already attached as ${serving.device}; a second attach would mount one filesystem twice`,
+        {
+          hint: 'Detach the volume from the instance that uses it first.',
+          details: { path: backing, device: serving.device },
+        },
       );
-      if (loop) return { devicePath: loop.device };
     }
     const loop = await this.blockDevices.attachLoop(backing);
-    data['device_path'] = loop.device;
-    return { devicePath: loop.device };
+    return {
+      devicePath: loop.device,
+      attached: { device: loop.device, backingFile: backing, identity },
+    };
   }
+}
+
+/** How the kernel shows the backing file of a loop device once that file was unlinked. */
+export function deletedName(path: string): string {
+  return `${path} (deleted)`;
 }
 
 function read(connectionInfo: ConnectionInfo): { type: string; data: Record<string, unknown> } {
@@ -121,11 +146,6 @@ function read(connectionInfo: ConnectionInfo): { type: string; data: Record<stri
     );
   }
   return { type, data };
-}
-
-function optionalString(data: Record<string, unknown>, key: string): string | undefined {
-  const value = data[key];
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 function requireString(data: Record<string, unknown>, key: string, type: string): string {

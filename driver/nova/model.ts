@@ -357,3 +357,52 @@ export function normalizeBlockDeviceInfo(
   }
   return raw as BlockDeviceInfo;
 }
+
+// Nova's instance uuids are uuidutils.generate_uuid(): lowercase, hyphenated.
+const NOVA_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Checks what the driver turns into host paths and domain names: the uuid must be Nova's
+ * UUID form (it names `<instances_path>/<uuid>`), and the name must be one libvirt accepts
+ * (no `/`, no newline; nor a NUL, which no command line can carry).
+ */
+export function checkInstanceIdentity(inst: Instance, field = 'instance'): void {
+  if (!NOVA_UUID.test(inst.uuid)) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to read ${field}: ${field}.uuid must be a UUID in Nova's form (8-4-4-4-12 lowercase hex digits), got ${JSON.stringify(inst.uuid)}`,
+      {
+        hint: 'Pass the instance as Nova stores it; its uuid names the instance directory.',
+        details: { field: `${field}.uuid` },
+      },
+    );
+  }
+  // libvirt's domain XML parser refuses an empty name, '/' and '\n' in it.
+  if (inst.name === '' || /[/\n\0]/.test(inst.name)) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to read ${field}: ${field}.name must be a libvirt domain name (not empty, no '/', newline or NUL), got ${JSON.stringify(inst.name)}`,
+      { details: { field: `${field}.name` } },
+    );
+  }
+}
+
+/**
+ * Checks the volume BDMs the driver reads beyond blockinfo: device names are strings and
+ * boot_index is a whole number, as Nova's BlockDeviceMapping fields coerce them.
+ */
+export function checkVolumeBdms(bdi: BlockDeviceInfo, field = 'block_device_info'): void {
+  (bdi.block_device_mapping ?? []).forEach((bdm, index) => {
+    const path = `${field}.block_device_mapping[${index}]`;
+    for (const key of ['mount_device', 'device_name', 'disk_bus', 'device_type'] as const) {
+      const value = bdm[key];
+      if (value !== undefined && value !== null && typeof value !== 'string') {
+        throw invalid(field, `${path}.${key}`, 'a string or null', value);
+      }
+    }
+    const bootIndex = bdm.boot_index;
+    if (bootIndex !== undefined && bootIndex !== null && wholeNumber(bootIndex) === undefined) {
+      throw invalid(field, `${path}.boot_index`, 'a whole number or null', bootIndex);
+    }
+  });
+}

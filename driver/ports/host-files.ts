@@ -16,6 +16,12 @@ export interface HostFiles {
   kind(path: string): Promise<FileKind | null>;
 
   /**
+   * Device and inode of the entry at `path` (symlinks not followed), or null when it does not
+   * exist: with a path that a loop device shows, proof that it serves this very file. Safe to repeat.
+   */
+  identity(path: string): Promise<FileIdentity | null>;
+
+  /**
    * Whether `path` exists (file, directory or device; a dangling symlink exists, as symlinks
    * are not followed). false only when it is absent: a path that cannot be checked (no
    * permission on a parent) is an error. Safe to repeat.
@@ -51,6 +57,12 @@ export interface HostFiles {
    * when it changed owners. NotFound when `root` is missing.
    */
   shiftIds(root: string, uidMaps: IdMap[], gidMaps: IdMap[]): Promise<boolean>;
+}
+
+/** Which file a path names: its filesystem's device number and its inode number. */
+export interface FileIdentity {
+  device: number;
+  inode: number;
 }
 
 /** The kinds of filesystem entry the driver distinguishes. */

@@ -2,7 +2,8 @@ import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NodeHostFiles, NOBODY_ID, shiftId } from '../../driver/adapters/node-host-files.js';
+import { NodeHostFiles } from '../../driver/adapters/node-host-files.js';
+import { NOBODY_ID, shiftId } from '../../driver/core/id-shift.js';
 import { ScriptedHost } from '../../harness/scripted-runner.js';
 
 let dir: string;

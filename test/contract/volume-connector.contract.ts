@@ -8,19 +8,19 @@ export function describeVolumeConnectorContract(makeHarness: HarnessFactory): vo
   describe('VolumeConnector contract', () => {
     const harness = useHarness(makeHarness);
 
-    it('connects a file volume as a loop device, idempotently, and disconnects it', async () => {
+    it('connects a file volume as a loop device once, refuses a second connect, and disconnects it', async () => {
       const h = harness();
       const path = await h.makeDiskFile(BLANK_DISK, 'volume');
       const info: ConnectionInfo = { driver_volume_type: 'file', data: { path } };
-      const { devicePath } = await h.host.volumes.connect(info);
+      const { devicePath, attached } = await h.host.volumes.connect(info);
       expect(devicePath).toMatch(/^\/dev\/loop\d+$/);
-      expect(info.data['device_path']).toBe(devicePath);
-      expect(await h.host.volumes.connect(info)).toEqual({ devicePath });
+      expect(info.data).toEqual({ path });
+      await expect(h.host.volumes.connect(info)).rejects.toMatchObject({ code: 'AlreadyExists' });
       expect(await h.host.blockDevices.listLoops()).toContainEqual(
         expect.objectContaining({ device: devicePath, backingFile: path }),
       );
-      await h.host.volumes.disconnect(info);
-      await h.host.volumes.disconnect(info);
+      await h.host.volumes.disconnect(info, attached);
+      await h.host.volumes.disconnect(info, attached);
       expect((await h.host.blockDevices.listLoops()).map((l) => l.device)).not.toContain(
         devicePath,
       );
@@ -31,10 +31,10 @@ export function describeVolumeConnectorContract(makeHarness: HarnessFactory): vo
       const mine = await h.makeDiskFile(BLANK_DISK, 'mine');
       const theirs = await h.makeDiskFile(BLANK_DISK, 'theirs');
       const info: ConnectionInfo = { driver_volume_type: 'file', data: { path: mine } };
-      const { devicePath } = await h.host.volumes.connect(info);
+      const { devicePath, attached } = await h.host.volumes.connect(info);
       await h.host.blockDevices.detachLoop(devicePath);
       const other = await h.host.blockDevices.attachLoop(theirs);
-      await h.host.volumes.disconnect(info);
+      await h.host.volumes.disconnect(info, attached);
       expect(await h.host.blockDevices.listLoops()).toContainEqual(other);
       await h.host.blockDevices.detachLoop(other.device);
     });

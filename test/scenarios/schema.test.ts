@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parseScenarioText } from '../../scenarios/load.js';
-import { ERROR_CODES } from '../../scenarios/schema.js';
+import { ERROR_CODES } from '../../driver/errors.js';
 
 const VALID = `
 name: demo

@@ -78,8 +78,8 @@ async function skipReason(): Promise<string | null> {
 
 function volumeRequest(dir: string, connectionInfo: RootfsRequest['source']): RootfsRequest {
   return {
-    instanceDir: dir,
-    systemMetadata: {},
+    mountPoint: join(dir, 'rootfs'),
+    diskPath: join(dir, 'disk'),
     source: connectionInfo,
     policy: { kind: 'first' },
     policySource: 'default (partition 1)',
@@ -100,11 +100,9 @@ async function diskFigures(
   await mkdir(mnt, { recursive: true });
   const driverPath = (source: RootfsRequest['source']) => async () => {
     const request = volumeRequest(dir, structuredClone(source));
-    await handler.setup(request);
-    await handler.release(request.systemMetadata, mnt);
-    if (request.source.kind === 'volume') {
-      await harness.host.volumes.disconnect(request.source.connectionInfo);
-    }
+    // The disk handler owns the root volume: release disconnects it too.
+    const record = await handler.setup(request, () => {});
+    await handler.release(record, () => {});
   };
   const script = (text: string, args: string[]) => () =>
     run('bash', ['-c', text, 'bench', ...args], {
@@ -114,10 +112,12 @@ async function diskFigures(
   const file = (path: string) => ({
     kind: 'volume' as const,
     connectionInfo: { driver_volume_type: 'file', data: { path } },
+    key: path,
   });
   const local = (device: string) => ({
     kind: 'volume' as const,
     connectionInfo: { driver_volume_type: 'local', data: { device_path: device } },
+    key: device,
   });
   const plan = { runs: ctx.runs(11), warmup: 2 };
   const where = `${others} other loop devices attached`;
