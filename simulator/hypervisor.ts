@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { parseLxcDomainXml } from './domain-xml-parser.js';
 import { DriverError } from '../driver/errors.js';
+import { DOMAIN_NAME_MAX } from '../driver/nova/model.js';
 import type { DomainInfo, Hypervisor } from '../driver/ports/hypervisor.js';
 import type { MountEntry } from '../driver/ports/mounts.js';
 import type { Clock } from '../driver/ports/clock.js';
@@ -287,8 +288,7 @@ function virshDefineFailed(argv: string[], error: string) {
 }
 
 // libvirt keeps a persistent LXC domain in /etc/libvirt/lxc/<name>.xml, written through
-// <name>.xml.new: a name longer than NAME_MAX minus those 8 bytes cannot be defined.
-const DOMAIN_NAME_MAX = 255 - '.xml.new'.length;
+// <name>.xml.new: a name longer than NAME_MAX minus those 8 bytes (DOMAIN_NAME_MAX) cannot be defined.
 
 /** Refuses the names libvirt 9.0 refuses, with its texts (captured with virsh define on our hosts). */
 function checkDomainName(argv: string[], name: string): void {

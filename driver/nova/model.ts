@@ -358,6 +358,9 @@ export function normalizeBlockDeviceInfo(
   return raw as BlockDeviceInfo;
 }
 
+/** The longest domain name libvirt's LXC driver can store, in bytes. */
+export const DOMAIN_NAME_MAX = 247;
+
 // Nova's instance uuids are uuidutils.generate_uuid(): lowercase, hyphenated.
 const NOVA_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -377,11 +380,16 @@ export function checkInstanceIdentity(inst: Instance, field = 'instance'): void 
       },
     );
   }
-  // libvirt's domain XML parser refuses an empty name, '/' and '\n' in it.
-  if (inst.name === '' || /[/\n\0]/.test(inst.name)) {
+  // libvirt refuses an empty name, '/' and '\n' in it, and one too long for the file
+  // /etc/libvirt/lxc/<name>.xml.new (NAME_MAX 255 bytes with the 8 of ".xml.new").
+  if (
+    inst.name === '' ||
+    /[/\n\0]/.test(inst.name) ||
+    new TextEncoder().encode(inst.name).length > DOMAIN_NAME_MAX
+  ) {
     throw new DriverError(
       'InvalidInput',
-      `Failed to read ${field}: ${field}.name must be a libvirt domain name (not empty, no '/', newline or NUL), got ${JSON.stringify(inst.name)}`,
+      `Failed to read ${field}: ${field}.name must be a libvirt domain name (1 to ${DOMAIN_NAME_MAX} bytes, no '/', newline or NUL), got ${JSON.stringify(inst.name)}`,
       { details: { field: `${field}.name` } },
     );
   }
