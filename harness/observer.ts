@@ -103,6 +103,26 @@ export class HostObserver {
     return part ? { offset: part.start, size: part.size } : null;
   }
 
+  /**
+   * Owner, mode and kind of a path as the host sees it inside a running container's root (a
+   * second mount of its root device on `scratch`, as readInContainer); null when it is absent.
+   */
+  async ownerInContainer(
+    domain: string,
+    path: string,
+    scratch: string,
+  ): Promise<{ uid: number; gid: number; mode: number; kind: string } | null> {
+    const root = await this.host.hypervisor.containerRoot(domain);
+    await this.host.mounts.mount(root.source, scratch, { fstype: root.fstype });
+    try {
+      const owner = await this.host.files.owner(`${scratch}${path}`);
+      const kind = await this.host.files.kind(`${scratch}${path}`);
+      return owner && kind ? { ...owner, kind } : null;
+    } finally {
+      await this.host.mounts.unmount(scratch);
+    }
+  }
+
   /** The number of the partition a loop device maps (by its offset), null when none matches. */
   async partitionAt(loop: LoopDevice): Promise<number | null> {
     const geometry = await this.host.blockDevices.geometry(loop.backingFile);

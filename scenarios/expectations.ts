@@ -16,6 +16,16 @@ const DOMAIN_XML = new XMLParser({
   parseAttributeValue: false,
 });
 
+/** A host id as the container sees it through `guest:host:count` maps (65534, nobody, if unmapped). */
+function insideId(hostId: number, maps: string[] | undefined): number {
+  if (!maps || maps.length === 0) return hostId;
+  for (const map of maps) {
+    const [guest, host, count] = map.split(':').map(Number) as [number, number, number];
+    if (hostId >= host && hostId < host + count) return hostId - host + guest;
+  }
+  return 65534;
+}
+
 /** A region of a volume file, compared by hash or as all zeros. */
 async function checkDiskBytes(state: RunState, region: DiskBytesExpectation): Promise<string[]> {
   const path = state.volumes.get(region.volume);
@@ -144,6 +154,28 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
   }
   if (exp.domains) {
     want('defined domains', [...exp.domains].sort(), await domains(state));
+  }
+  for (const [name, files] of Object.entries(exp.fileOwners ?? {})) {
+    for (const [path, expected] of Object.entries(files)) {
+      const inst = state.instances.get(name);
+      const seen = inst
+        ? await state.observer.ownerInContainer(
+            String(inst.record['name']),
+            path,
+            await state.harness.makeDir('peek'),
+          )
+        : null;
+      const actual = seen && {
+        uid: insideId(seen.uid, state.scenario.host.uidMaps),
+        gid: insideId(seen.gid, state.scenario.host.gidMaps),
+        mode: (seen.mode & 0o7777).toString(8).padStart(4, '0'),
+        kind: seen.kind,
+      };
+      const shown =
+        actual &&
+        Object.fromEntries(Object.keys(expected).map((k) => [k, actual[k as keyof typeof actual]]));
+      want(`owner of ${path} inside ${name}`, expected, shown);
+    }
   }
   for (const region of exp.diskBytes ?? []) {
     problems.push(...(await checkDiskBytes(state, region)));

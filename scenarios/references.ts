@@ -61,7 +61,13 @@ function checkOutcome(r: Reader, outcome: Outcome, path: string, booted: Set<str
 /** Each instance an expectation names, with its path. */
 function instancesIn(e: Expectations, path: string): [string, string][] {
   const out: [string, string][] = [];
-  const keys = { state: 'state', root: 'root', files: 'files', domainXml: 'domain_xml' } as const;
+  const keys = {
+    state: 'state',
+    root: 'root',
+    files: 'files',
+    domainXml: 'domain_xml',
+    fileOwners: 'file_owners',
+  } as const;
   for (const [key, yaml] of Object.entries(keys) as [keyof typeof keys, string][]) {
     for (const name of Object.keys(e[key] ?? {})) out.push([name, `${path}.${yaml}.${name}`]);
   }

@@ -397,14 +397,30 @@ function parseFilesystem(r: Reader, value: unknown, path: string): FilesystemSpe
       if (typeof content === 'string') {
         fs.files[file] = content;
       } else {
-        const c = r.dict(content, at, ['content', 'mode']);
+        const c = r.dict(content, at, ['content', 'mode', 'owner', 'group', 'symlink', 'link']);
+        const linked = c['symlink'] !== undefined || c['link'] !== undefined;
         const spec: FileSpec = {
           content:
             typeof c['content'] === 'string'
               ? c['content']
-              : r.fail(`${at}.content`, 'a string', c['content']),
+              : linked && c['content'] === undefined
+                ? ''
+                : r.fail(`${at}.content`, 'a string', c['content']),
         };
         if (c['mode'] !== undefined) spec.mode = parseMode(r, c['mode'], `${at}.mode`);
+        if (c['owner'] !== undefined) spec.owner = r.int(c['owner'], `${at}.owner`);
+        if (c['group'] !== undefined) spec.group = r.int(c['group'], `${at}.group`);
+        if (c['symlink'] !== undefined) spec.symlink = r.string(c['symlink'], `${at}.symlink`);
+        if (c['link'] !== undefined) {
+          const other = r.string(c['link'], `${at}.link`);
+          const target = files[other];
+          if (typeof target === 'object' && (target as Dict)['symlink'] !== undefined)
+            r.fail(`${at}.link`, 'a regular fixture file to hard-link to', other);
+          if (target === undefined) r.fail(`${at}.link`, 'another path of this filesystem', other);
+          spec.link = other;
+        }
+        if (spec.symlink !== undefined && spec.link !== undefined)
+          r.fail(at, 'one of symlink or link', content);
         fs.files[file] = spec;
       }
     }
@@ -868,6 +884,17 @@ const DISK_BYTES_FIELDS = {
   zero: optional((r, v, path) => r.bool(v, path)),
 };
 
+const FILE_OWNER_FIELDS = {
+  uid: optional((r, v, path) => r.int(v, path)),
+  gid: optional((r, v, path) => r.int(v, path)),
+  /** Octal, setuid/setgid/sticky included, e.g. "4755". */
+  mode: optional((r, v, path) => parseMode(r, v, path).toString(8).padStart(4, '0')),
+  kind: optional((r, v, path) => r.oneOf(v, path, ['file', 'directory', 'symlink'] as const)),
+};
+
+/** A path's owner inside the container (ids through the uid/gid maps), mode and kind. */
+export type FileOwnerExpectation = Read<typeof FILE_OWNER_FIELDS>;
+
 /** The keys of `expect:`, each once: what it is called in the file, how it is read. */
 const EXPECT_FIELDS = {
   state: optional((r, v, path) => r.stringMap(v, path)),
@@ -906,6 +933,19 @@ const EXPECT_FIELDS = {
       if ((region.sha256 === undefined) === (region.zero !== true))
         r.fail(at, 'exactly one of sha256 or zero: true', v);
       return region;
+    }),
+  ),
+  /** Per instance and path: owner, group, mode and kind as seen inside the container. */
+  file_owners: optional(
+    byName((r, v, at) => {
+      const d = r.dict(v, at, Object.keys((v ?? {}) as Dict));
+      const per: Record<string, FileOwnerExpectation> = {};
+      for (const [file, o] of Object.entries(d)) {
+        const fat = `${at}["${file}"]`;
+        if (!file.startsWith('/')) r.fail(fat, 'an absolute path as the key', file);
+        per[file] = readFields(r, o, fat, FILE_OWNER_FIELDS, undefined);
+      }
+      return per;
     }),
   ),
   /** Per instance: a subset of the domain XML the driver last defined, as fast-xml-parser reads it. */
