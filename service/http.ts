@@ -78,7 +78,16 @@ const UUID = '([^/]+)';
 
 /** The /v1 routes over an instance service and its backend. */
 export function apiRoutes(service: InstanceService, backend: Backend): Route[] {
-  const uuidOf = (r: Request) => checkUuid(decodeURIComponent(r.params[0] ?? ''));
+  const uuidOf = (r: Request) => {
+    const raw = r.params[0] ?? '';
+    let text: string;
+    try {
+      text = decodeURIComponent(raw);
+    } catch {
+      text = raw; // A malformed %-escape is no uuid either; checkUuid names it.
+    }
+    return checkUuid(text);
+  };
   const routes: Route[] = [
     {
       method: 'GET',

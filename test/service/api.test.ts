@@ -320,6 +320,15 @@ describe('errors of the nova-lxc service', () => {
   it.each([
     ['a malformed uuid', 'GET', '/v1/instances/not-a-uuid', undefined, 400, 'InvalidInput', 'uuid'],
     [
+      'a malformed %-escape',
+      'GET',
+      '/v1/instances/%E0%A4%A',
+      undefined,
+      400,
+      'InvalidInput',
+      'uuid',
+    ],
+    [
       'an unknown instance',
       'GET',
       `/v1/instances/${id}`,
