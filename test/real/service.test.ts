@@ -27,7 +27,7 @@ beforeEach(async () => {
     backend: 'real',
     socketPath: join(dir, 'api.sock'),
     stateDir: join(dir, 'state'),
-    driver: { instancesPath: harness.instancesPath, imagesType: 'raw' },
+    driver: { instancesPath: harness.instancesPath, imagesType: 'raw', softRebootTimeoutMs: 2000 },
     logger: createNovaLogger({ level: 'debug', write: (line) => lines.push(line) }),
     env: {},
   });
@@ -85,7 +85,11 @@ describe('nova-lxc service on the real backend', () => {
         backend: 'real',
         socketPath: join(dir, 'api.sock'),
         stateDir: join(dir, 'state'),
-        driver: { instancesPath: harness.instancesPath, imagesType: 'raw' },
+        driver: {
+          instancesPath: harness.instancesPath,
+          imagesType: 'raw',
+          softRebootTimeoutMs: 2000,
+        },
         logger: createNovaLogger({ level: 'debug', write: (line) => lines.push(line) }),
         env: {},
       });
@@ -102,8 +106,10 @@ describe('nova-lxc service on the real backend', () => {
     expect(await harness.readFileOnDisk(file, 1, '/marker')).toBe('via-service');
   });
 
-  it('spawns from a raw image in the image cache, powers it off and on, and destroys it', async () => {
-    const image = await harness.makeDiskFile(plainDisk(rootFs('img', 'from-image')), 'image');
+  it('spawns from a raw image in the image cache, shows its console, soft-reboots, powers it off and on, and destroys it', async () => {
+    const fs = rootFs('img', 'from-image');
+    fs.init!.writes!.push({ path: '/dev/console', content: 'booted\n' });
+    const image = await harness.makeDiskFile(plainDisk(fs), 'image');
     const imageId = `img-${randomUUID().slice(0, 8)}`;
     await mkdir(join(harness.instancesPath, '_base'), { recursive: true });
     await copyFile(image, join(harness.instancesPath, '_base', imageId));
@@ -112,6 +118,17 @@ describe('nova-lxc service on the real backend', () => {
     expect(await client.call('PUT', `/v1/instances/${uuid}`, body)).toMatchObject({
       state: 'running',
       root: { source: `${harness.instancesPath}/${uuid}/disk`, partition: null },
+    });
+    let output = '';
+    for (let i = 0; i < 100 && !output.includes('booted'); i++) {
+      ({ output } = await client.call<{ output: string }>('GET', `/v1/instances/${uuid}/console`));
+      await harness.host.clock.sleep(100);
+    }
+    expect(output).toBe('booted\r\n');
+    expect(
+      await client.call('POST', `/v1/instances/${uuid}/reboot`, { type: 'soft' }),
+    ).toMatchObject({
+      state: 'running',
     });
     expect(
       await client.call('POST', `/v1/instances/${uuid}/power-off`, { timeout: 0 }),
