@@ -116,12 +116,14 @@ export class RunState {
   }
 
   /** `volume:NAME`, `disk:INSTANCE` or `nbd:INSTANCE` for a path the scenario made. */
-  nameOfPath(path: string): string {
+  nameOfPath(shown: string): string {
+    // The kernel shows an unlinked backing file as "PATH (deleted)": still the scenario's file.
+    const path = shown.replace(/ \(deleted\)$/, '');
     for (const [name, p] of this.volumes) if (p === path) return `volume:${name}`;
     for (const inst of this.instances.values()) {
       if (path === `${this.instanceDir(inst)}/disk`) return `disk:${inst.name}`;
     }
-    return path;
+    return shown;
   }
 
   /** The scenario's name for a device: what it is attached over, followed down to a file. */
