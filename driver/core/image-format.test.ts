@@ -56,67 +56,70 @@ function made(name: string, args: readonly string[], size?: string): string {
   return path;
 }
 
-describe.skipIf(!qemuImg)('inspectImage on files made by qemu-img 7.2 (qemu-utils)', () => {
-  it.each([
-    ['a plain qcow2 v3', ['-f', 'qcow2'], { format: 'qcow2', virtualSize: MiB, unsafe: [] }],
-    ['a qcow2 v2 (compat 0.10)', ['-f', 'qcow2', '-o', 'compat=0.10'], { format: 'qcow2' }],
-    ['a raw file', ['-f', 'raw'], { format: 'raw', virtualSize: MiB, unsafe: [] }],
-    ['a qed', ['-f', 'qed'], { format: 'qed', unsafe: ['nova-lxc does not boot qed images'] }],
-    ['a vmdk', ['-f', 'vmdk'], { format: 'vmdk' }],
-    ['a vhd', ['-f', 'vpc'], { format: 'vhd' }],
-    ['a vhdx', ['-f', 'vhdx'], { format: 'vhdx' }],
-    ['a vdi', ['-f', 'vdi'], { format: 'vdi' }],
-  ] as const)('recognises %s', async (name, args, expected) => {
-    const path = made(name.replace(/\W+/g, '-'), args, '1M');
-    expect(await inspectImage(fileReader(path))).toMatchObject(expected);
-  });
-
-  it('finds the backing file and its format (backing /dev/sda, as in OSSA-2024-001)', async () => {
-    const path = made('evil.qcow2', ['-f', 'qcow2', '-F', 'raw', '-b', '/dev/sda', '-u'], '1M');
-    const inspection = await inspectImage(fileReader(path));
-    expect(inspection).toMatchObject({
-      format: 'qcow2',
-      backingFile: '/dev/sda',
-      backingFormat: 'raw',
-      unsafe: ['it has a backing file ("/dev/sda")'],
+describe.skipIf(!qemuImg)(
+  `inspectImage on files made by qemu-img 7.2${qemuImg ? '' : ' (skipped: qemu-img is not installed; Debian package qemu-utils)'}`,
+  () => {
+    it.each([
+      ['a plain qcow2 v3', ['-f', 'qcow2'], { format: 'qcow2', virtualSize: MiB, unsafe: [] }],
+      ['a qcow2 v2 (compat 0.10)', ['-f', 'qcow2', '-o', 'compat=0.10'], { format: 'qcow2' }],
+      ['a raw file', ['-f', 'raw'], { format: 'raw', virtualSize: MiB, unsafe: [] }],
+      ['a qed', ['-f', 'qed'], { format: 'qed', unsafe: ['nova-lxc does not boot qed images'] }],
+      ['a vmdk', ['-f', 'vmdk'], { format: 'vmdk' }],
+      ['a vhd', ['-f', 'vpc'], { format: 'vhd' }],
+      ['a vhdx', ['-f', 'vhdx'], { format: 'vhdx' }],
+      ['a vdi', ['-f', 'vdi'], { format: 'vdi' }],
+    ] as const)('recognises %s', async (name, args, expected) => {
+      const path = made(name.replace(/\W+/g, '-'), args, '1M');
+      expect(await inspectImage(fileReader(path))).toMatchObject(expected);
     });
-  });
 
-  it('finds an external data file', async () => {
-    const path = made('data.qcow2', ['-f', 'qcow2', '-o', 'data_file=@/data.raw'], '1M');
-    const inspection = await inspectImage(fileReader(path));
-    expect(inspection.unsafe).toEqual([
-      'it has an external data file',
-      `it names an external data file ("${work}/data.raw")`,
-    ]);
-  });
+    it('finds the backing file and its format (backing /dev/sda, as in OSSA-2024-001)', async () => {
+      const path = made('evil.qcow2', ['-f', 'qcow2', '-F', 'raw', '-b', '/dev/sda', '-u'], '1M');
+      const inspection = await inspectImage(fileReader(path));
+      expect(inspection).toMatchObject({
+        format: 'qcow2',
+        backingFile: '/dev/sda',
+        backingFormat: 'raw',
+        unsafe: ['it has a backing file ("/dev/sda")'],
+      });
+    });
 
-  it('flags extended L2 entries as an unknown feature, as oslo.utils does', async () => {
-    const path = made('l2.qcow2', ['-f', 'qcow2', '-o', 'extended_l2=on'], '1M');
-    expect((await inspectImage(fileReader(path))).unsafe).toEqual([
-      'it has unknown incompatible features 0x10',
-    ]);
-  });
+    it('finds an external data file', async () => {
+      const path = made('data.qcow2', ['-f', 'qcow2', '-o', 'data_file=@/data.raw'], '1M');
+      const inspection = await inspectImage(fileReader(path));
+      expect(inspection.unsafe).toEqual([
+        'it has an external data file',
+        `it names an external data file ("${work}/data.raw")`,
+      ]);
+    });
 
-  it('accepts an overlay only over the image it names', async () => {
-    const base = made('base.raw', ['-f', 'raw'], '1M');
-    const overlay = made('overlay.qcow2', ['-f', 'qcow2', '-F', 'raw', '-b', base]);
-    const inspection = await inspectImage(fileReader(overlay));
-    expect(() =>
-      checkImage('overlay', inspection, {
-        declared: 'qcow2',
-        allowedBacking: { path: base, format: 'raw' },
-      }),
-    ).not.toThrow();
-    expect(
-      refusal(() =>
+    it('flags extended L2 entries as an unknown feature, as oslo.utils does', async () => {
+      const path = made('l2.qcow2', ['-f', 'qcow2', '-o', 'extended_l2=on'], '1M');
+      expect((await inspectImage(fileReader(path))).unsafe).toEqual([
+        'it has unknown incompatible features 0x10',
+      ]);
+    });
+
+    it('accepts an overlay only over the image it names', async () => {
+      const base = made('base.raw', ['-f', 'raw'], '1M');
+      const overlay = made('overlay.qcow2', ['-f', 'qcow2', '-F', 'raw', '-b', base]);
+      const inspection = await inspectImage(fileReader(overlay));
+      expect(() =>
         checkImage('overlay', inspection, {
-          allowedBacking: { path: '/var/lib/other', format: 'raw' },
+          declared: 'qcow2',
+          allowedBacking: { path: base, format: 'raw' },
         }),
-      ).message,
-    ).toMatch(/backing file ".*base.raw" is not the cached image \/var\/lib\/other/);
-  });
-});
+      ).not.toThrow();
+      expect(
+        refusal(() =>
+          checkImage('overlay', inspection, {
+            allowedBacking: { path: '/var/lib/other', format: 'raw' },
+          }),
+        ).message,
+      ).toMatch(/backing file ".*base.raw" is not the cached image \/var\/lib\/other/);
+    });
+  },
+);
 
 describe('inspectImage on crafted bytes', () => {
   it('reads the simulator header as qemu-img writes it', async () => {

@@ -2,10 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DiskSpec } from '../../harness/disk-spec.js';
 import { writeDiskLayout } from '../../harness/sim-disks/disk-layout.js';
+import { qcow2Header } from '../../simulator/qcow2-header.js';
 import { SparseDisk } from '../../simulator/sparse-disk.js';
 import { isDriverError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import { probeFilesystem } from './fs-probe.js';
+import { inspectImage } from './image-format.js';
 import { readPartitionTable, type ByteReader } from './partition-table.js';
 
 // Property-based checks of the two parsers that read customer bytes as root: whatever the
@@ -200,6 +202,49 @@ describe('filesystem probe, property-based', () => {
         },
       ),
       { numRuns: RUNS, seed: 0x66737072 },
+    );
+  });
+});
+
+describe('image format inspector, property-based', () => {
+  it('answers or throws InvalidInput for mutated qcow2 headers, reading a bounded amount', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          backingFile: fc.option(fc.string({ maxLength: 64 }), { nil: undefined }),
+          backingFormat: fc.option(fc.constantFrom('raw', 'qcow2'), { nil: undefined }),
+          incompatible: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+          version: fc.constantFrom(2 as const, 3 as const),
+        }),
+        fc.array(fc.record({ at: fc.nat({ max: 4095 }), byte: fc.nat({ max: 255 }) }), {
+          maxLength: 16,
+        }),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        async (options, edits, size) => {
+          const bytes = qcow2Header({ virtualSize: 1 << 20, ...options });
+          for (const e of edits) bytes[e.at] = e.byte;
+          let total = 0;
+          const reader: ByteReader = {
+            size,
+            read: (offset, length) => {
+              expect(Number.isSafeInteger(offset) && offset >= 0).toBe(true);
+              total += length;
+              return Promise.resolve(bytes.slice(offset, offset + length));
+            },
+          };
+          try {
+            const inspection = await inspectImage(reader);
+            expect(['raw', 'qcow2', 'qed', 'vmdk', 'vhd', 'vhdx', 'vdi', 'iso', 'luks']).toContain(
+              inspection.format,
+            );
+          } catch (error) {
+            if (!isDriverError(error) || error.code !== 'InvalidInput') throw error;
+          }
+          // Header, ISO probe, up to 64 extension headers with 1 KiB of data, the backing name.
+          expect(total).toBeLessThanOrEqual(512 + 6 + 64 * (8 + 1024) + 1023);
+        },
+      ),
+      { numRuns: RUNS, seed: 0x71636f77 },
     );
   });
 });
