@@ -80,6 +80,9 @@ export function parseJournal(key: string, text: string): InstanceJournal {
  * `intend` before an action, `complete` after it, `drop` once it is undone.
  */
 export class InstanceJournalWriter {
+  /** The state before `begin`, and whether the operation changed anything since. */
+  private before: { operation: JournalOperation | null; changed: boolean } | undefined;
+
   private constructor(
     private readonly host: Host,
     private readonly dir: string,
@@ -112,17 +115,27 @@ export class InstanceJournalWriter {
     return structuredClone(this.record);
   }
 
-  /** Marks `operation` as under way (written before its first action). */
-  async begin(operation: JournalOperation): Promise<void> {
+  /**
+   * Marks `operation` as under way. It is written with the first change it makes (an
+   * operation that changes nothing, e.g. a refused spawn, leaves the journal as it was).
+   */
+  begin(operation: JournalOperation): void {
+    this.before = { operation: this.record.operation, changed: false };
     this.record.operation = operation;
-    await this.save();
   }
 
   /**
    * Ends the operation: with nothing left the record goes; otherwise a finished operation
-   * leaves a live instance (operation null) and a failed one stays marked for reclaim.
+   * leaves a live instance (operation null) and a failed one that changed something stays
+   * marked for reclaim. A failed one that changed nothing restores the previous state.
    */
   async finish(succeeded: boolean): Promise<void> {
+    const before = this.before;
+    this.before = undefined;
+    if (before && !before.changed) {
+      this.record.operation = succeeded ? null : before.operation;
+      if (!succeeded || !this.stored) return;
+    }
     if (this.record.items.length === 0) {
       if (this.stored) await this.host.journal.remove(this.dir, this.record.uuid);
       this.stored = false;
@@ -158,6 +171,7 @@ export class InstanceJournalWriter {
   }
 
   private async save(): Promise<void> {
+    if (this.before) this.before.changed = true;
     await this.host.journal.write(this.dir, this.record.uuid, JSON.stringify(this.record));
     this.stored = true;
   }

@@ -35,12 +35,20 @@ export interface ReclaimAction {
   reason?: string;
 }
 
-/** A release step's result: released (or would be), already gone, or kept with the reason. */
-type Step = { kind: 'released' } | { kind: 'gone' } | { kind: 'kept'; reason: string };
+/**
+ * A release step's result: released (or would be), already gone, no longer ours (the entry
+ * goes, the thing stays), or kept with the reason (the entry stays for another try).
+ */
+type Step =
+  | { kind: 'released' }
+  | { kind: 'gone' }
+  | { kind: 'foreign'; reason: string }
+  | { kind: 'kept'; reason: string };
 
 const RELEASED: Step = { kind: 'released' };
 const GONE: Step = { kind: 'gone' };
 const kept = (reason: string): Step => ({ kind: 'kept', reason });
+const foreign = (reason: string): Step => ({ kind: 'foreign', reason });
 
 /**
  * Finds what crashed or failed operations left on the host and releases what it can prove is
@@ -144,8 +152,9 @@ export async function releaseJournalled(
       });
       continue;
     }
-    if (step.kind === 'kept') {
+    if (step.kind === 'kept' || step.kind === 'foreign') {
       actions.push({ instance: record.uuid, what, outcome: 'left alone', reason: step.reason });
+      if (step.kind === 'foreign' && !options.dryRun) await writer.drop((i) => i.id === item.id);
       continue;
     }
     if (!options.dryRun) await writer.drop((i) => i.id === item.id);
@@ -178,7 +187,7 @@ async function releaseItem(
       });
       if (info === null) return GONE;
       if (info.uuid !== target.uuid) {
-        return kept(`domain ${target.name} now has uuid ${info.uuid}`);
+        return foreign(`domain ${target.name} now has uuid ${info.uuid}`);
       }
       return act(() => stopAndUndefine(host, target.name, options.destroyTimeoutMs));
     }
@@ -200,7 +209,7 @@ async function releaseItem(
         device = matches.find((l) => l.device === target.device)?.device;
         if (device === undefined) {
           return loops.some((l) => l.device === target.device)
-            ? kept(`${target.device} now backs something else`)
+            ? foreign(`${target.device} now backs something else`)
             : GONE;
         }
       } else {
