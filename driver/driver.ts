@@ -24,6 +24,15 @@ import {
   type RootfsRecord,
 } from './core/rootfs-record.js';
 import { waitUntil, type Attempt } from './core/wait.js';
+import {
+  DEFAULT_STATE_DIR,
+  InstanceJournalWriter,
+  journalDir,
+  journalledHost,
+  type JournalItem,
+  type JournalOperation,
+} from './journal.js';
+import { claimedDevices, describeAction, readJournals, releaseJournalled } from './reclaim.js';
 import { LxcDiskHandler, type RootSource } from './disk-handler.js';
 import { DriverError, hasCode, isDriverError } from './errors.js';
 import type { DomainInfo, DomainState, Host, IdMap, Logger } from './ports/index.js';
@@ -86,6 +95,13 @@ export interface LxcDriverOptions {
   initPidTimeoutMs?: number;
   /** How long a release retries a busy device (udev, a scanner) before reporting it, in ms. Default 10 s. */
   releaseTimeoutMs?: number;
+  /**
+   * The driver's state directory; its journal lives in `<stateDir>/journal/`. Default
+   * `/var/lib/nova-lxc`: persistent (unlike /run, it survives a reboot, and a reboot leaves
+   * the domains' definitions and the volumes' files for reclaim to match), root-owned, and
+   * next to Nova's own /var/lib/nova. `nova-lxc reclaim` must be given the same directory.
+   */
+  stateDir?: string;
   logger?: Logger;
 }
 
@@ -186,7 +202,7 @@ export class LxcDriver {
       const inst = readInstance(instance);
       const meta = normalizeImageMeta(imageMeta);
       const bdi = readBlockDeviceInfo(blockDeviceInfo);
-      await this.serialised(inst.uuid, () => this.createGuest(inst, meta, bdi, powerOn));
+      await this.journalled(inst, 'spawn', (d) => d.createGuest(inst, meta, bdi, powerOn));
     });
   }
 
@@ -208,7 +224,9 @@ export class LxcDriver {
     return this.surface('destroy instance', async () => {
       const inst = readInstance(instance);
       readBlockDeviceInfo(blockDeviceInfo);
-      await this.serialised(inst.uuid, () => this.destroyGuest(inst, destroyDisks));
+      await this.journalled(inst, 'destroy', (d, journal) =>
+        d.destroyFromBoth(inst, destroyDisks, journal),
+      );
     });
   }
 
@@ -228,17 +246,15 @@ export class LxcDriver {
     return this.surface('reboot instance', async () => {
       const inst = readInstance(instance);
       const bdi = readBlockDeviceInfo(blockDeviceInfo);
-      await this.serialised(inst.uuid, async () => {
-        if (String(rebootType).toUpperCase() === 'SOFT' && (await this.ownDomain(inst))) {
-          const timeout = this.options.softRebootTimeoutMs ?? 120_000;
-          if (!(await this.cleanShutdown(inst.name, timeout, 0))) {
-            this.log.warn(
-              `Domain ${inst.name} did not shut down in ${timeout} ms; rebooting it hard`,
-            );
+      await this.journalled(inst, 'reboot', async (d) => {
+        if (String(rebootType).toUpperCase() === 'SOFT' && (await d.ownDomain(inst))) {
+          const timeout = d.options.softRebootTimeoutMs ?? 120_000;
+          if (!(await d.cleanShutdown(inst.name, timeout, 0))) {
+            d.log.warn(`Domain ${inst.name} did not shut down in ${timeout} ms; rebooting it hard`);
           }
         }
-        await this.destroyGuest(inst, false);
-        await this.createGuest(inst, normalizeImageMeta(null), bdi, true);
+        await d.destroyGuest(inst, false);
+        await d.createGuest(inst, normalizeImageMeta(null), bdi, true);
       });
     });
   }
@@ -255,22 +271,22 @@ export class LxcDriver {
   ): Promise<void> {
     return this.surface('power off instance', async () => {
       const inst = readInstance(instance);
-      await this.serialised(inst.uuid, async () => {
-        const dir = await this.instanceDir(inst);
-        const record = this.readRecord(inst, dir);
-        if (await this.ownDomain(inst)) {
+      await this.journalled(inst, 'power-off', async (d) => {
+        const dir = await d.instanceDir(inst);
+        const record = d.readRecord(inst, dir);
+        if (await d.ownDomain(inst)) {
           const timeout = options.timeoutMs ?? 0;
           if (
             timeout > 0 &&
-            !(await this.cleanShutdown(inst.name, timeout, options.retryIntervalMs ?? 0))
+            !(await d.cleanShutdown(inst.name, timeout, options.retryIntervalMs ?? 0))
           ) {
-            this.log.info(`Instance failed to shutdown in ${timeout / 1000} seconds.`);
+            d.log.info(`Instance failed to shutdown in ${timeout / 1000} seconds.`);
           }
-          await this.stopDomain(inst.name);
+          await d.stopDomain(inst.name);
         }
         if (record) {
           // The rootfs devices go; the volumes stay connected with the domain, as in Nova.
-          await this.disks.release(record, (r) => this.saveRecord(inst, r), {
+          await d.disks.release(record, (r) => d.saveRecord(inst, r), {
             keepRootVolume: true,
           });
         }
@@ -360,6 +376,127 @@ export class LxcDriver {
     } finally {
       if (this.queues.get(uuid) === tail) this.queues.delete(uuid);
     }
+  }
+
+  /**
+   * Runs `operation` serialised on the instance, over the instance's journalled ports: every
+   * attach, connect, mount, define and directory it makes is in the journal (flushed) before
+   * it happens, so a crash at any point leaves what reclaim or a later destroy needs.
+   * `scoped` is this driver with those ports (its other fields are shared).
+   */
+  private async journalled<T>(
+    inst: Instance,
+    operation: JournalOperation,
+    run: (scoped: this, journal: InstanceJournalWriter) => Promise<T>,
+  ): Promise<T> {
+    return this.serialised(inst.uuid, async () => {
+      const journal = await InstanceJournalWriter.open(this.host, journalDir(this.stateDir), {
+        uuid: inst.uuid,
+        domain: inst.name,
+        instanceDir: await this.instanceDir(inst),
+      });
+      const host = journalledHost(this.host, journal, this.log);
+      const scoped = Object.create(this) as this;
+      Object.defineProperties(scoped, {
+        host: { value: host },
+        disks: {
+          value: new LxcDiskHandler(host, this.log, {
+            releaseTimeoutMs: this.options.releaseTimeoutMs ?? 10_000,
+          }),
+        },
+      });
+      await journal.begin(operation, operation === 'destroy');
+      let result: T;
+      try {
+        result = await run(scoped, journal);
+      } catch (error) {
+        if (operation === 'spawn') {
+          // The rollback released what the call's own record held; what the journal shows
+          // this call made beyond that (e.g. a directory made just before a failure) goes too.
+          await scoped
+            .releaseJournalled(inst, true, journal, (item) => item.id >= journal.firstId)
+            .catch((e: unknown) => {
+              this.log.error('Failed to release what a failed spawn left in its journal', {
+                error: String(e),
+              });
+            });
+        }
+        await journal.finish(false).catch((e: unknown) => {
+          this.log.error('Failed to update the journal after a failed operation', {
+            error: String(e),
+          });
+        });
+        throw error;
+      }
+      try {
+        await journal.finish(true);
+      } catch (error) {
+        // The journal still says the operation is under way, and reclaim would take a live
+        // instance for a crashed one: a spawn is rolled back, anything else reported failed.
+        if (operation === 'spawn') {
+          await scoped.destroyFromBoth(inst, true, journal).catch((e: unknown) => {
+            this.log.error('Failed to roll back a spawn whose journal could not be finished', {
+              error: String(e),
+            });
+          });
+          await journal.finish(false).catch(() => undefined);
+        }
+        throw error;
+      }
+      return result;
+    });
+  }
+
+  /**
+   * Destroy from Nova's record and from the journal. Without a record (a crash kept it out of
+   * Nova's database) the journal's entries are released first, with proof; then the record's
+   * release runs, and whatever the journal still lists after it goes too.
+   */
+  private async destroyFromBoth(
+    inst: Instance,
+    destroyDisks: boolean,
+    journal: InstanceJournalWriter,
+  ): Promise<void> {
+    const dir = await this.instanceDir(inst);
+    const hasRecord = this.readRecord(inst, dir) !== undefined;
+    if (!hasRecord) await this.releaseJournalled(inst, destroyDisks, journal);
+    await this.destroyGuest(inst, destroyDisks);
+    if (hasRecord) await this.releaseJournalled(inst, destroyDisks, journal);
+  }
+
+  /** Releases what the journal lists (reclaim's rules); throws when a release failed. */
+  private async releaseJournalled(
+    inst: Instance,
+    destroyDisks: boolean,
+    journal: InstanceJournalWriter,
+    only?: (item: JournalItem) => boolean,
+  ): Promise<void> {
+    if (journal.current.items.length === 0) return;
+    const dir = await this.instanceDir(inst);
+    const actions = await releaseJournalled(this.host, journal, {
+      instancesRoot: dir.slice(0, dir.lastIndexOf('/')),
+      keep: destroyDisks ? 'nothing' : 'directory',
+      dryRun: false,
+      claimed: claimedDevices(
+        (await readJournals(this.host, this.stateDir)).filter((j) => j.uuid !== inst.uuid),
+      ),
+      destroyTimeoutMs: this.options.destroyTimeoutMs ?? 30_000,
+      ...(only ? { only } : {}),
+    });
+    for (const action of actions) this.log.info(describeAction(action));
+    const failed = actions.find((a) => a.outcome === 'failed');
+    if (failed) {
+      throw new DriverError(
+        'FailedPrecondition',
+        `Failed to destroy instance ${inst.uuid}: could not release ${failed.what}: ${failed.reason ?? ''}`,
+        { hint: 'The journal keeps it; destroy again, or run nova-lxc reclaim.' },
+      );
+    }
+  }
+
+  /** The state directory (see LxcDriverOptions.stateDir). */
+  private get stateDir(): string {
+    return this.options.stateDir ?? DEFAULT_STATE_DIR;
   }
 
   /** Runs a public operation; anything but a DriverError becomes one. */

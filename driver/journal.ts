@@ -1,5 +1,6 @@
 import { DriverError, hasCode } from './errors.js';
-import type { Host } from './ports/index.js';
+import type { Host, Logger } from './ports/index.js';
+import { silentLogger } from './ports/logger.js';
 import type { ConnectionInfo } from './ports/volume-connector.js';
 
 /** Where the driver keeps its state by default; see LxcDriverOptions.stateDir for why. */
@@ -35,7 +36,7 @@ export interface JournalItem {
 }
 
 /** The operations that change an instance's host state. */
-export type JournalOperation = 'spawn' | 'destroy' | 'reboot';
+export type JournalOperation = 'spawn' | 'destroy' | 'reboot' | 'power-off';
 
 /** One instance's journal, stored as JSON under its uuid. */
 export interface InstanceJournal {
@@ -80,6 +81,8 @@ export function parseJournal(key: string, text: string): InstanceJournal {
  * `intend` before an action, `complete` after it, `drop` once it is undone.
  */
 export class InstanceJournalWriter {
+  /** The first item id the current operation made (items below it are older). */
+  firstId = 1;
   /** The state before `begin`, and whether the operation changed anything since. */
   private before: { operation: JournalOperation | null; changed: boolean } | undefined;
 
@@ -117,11 +120,14 @@ export class InstanceJournalWriter {
 
   /**
    * Marks `operation` as under way. It is written with the first change it makes (an
-   * operation that changes nothing, e.g. a refused spawn, leaves the journal as it was).
+   * operation that changes nothing, e.g. a refused spawn, leaves the journal as it was), or
+   * at once with `now` (a destroy: whatever it does before a crash, reclaim finishes it).
    */
-  begin(operation: JournalOperation): void {
+  async begin(operation: JournalOperation, now = false): Promise<void> {
     this.before = { operation: this.record.operation, changed: false };
+    this.firstId = this.record.next;
     this.record.operation = operation;
+    if (now && this.stored) await this.save();
   }
 
   /**
@@ -149,7 +155,13 @@ export class InstanceJournalWriter {
   async intend(target: JournalTarget): Promise<number> {
     const id = this.record.next++;
     this.record.items.push({ id, done: false, target });
-    await this.save();
+    try {
+      await this.save();
+    } catch (error) {
+      // Not durable, so not done: the action must not happen, and the entry is forgotten.
+      this.record.items = this.record.items.filter((item) => item.id !== id);
+      throw error;
+    }
     return id;
   }
 
@@ -183,8 +195,23 @@ export class InstanceJournalWriter {
  * after, and every release drops its entry. A crash at any point leaves a journal that names
  * everything the host may hold for the instance.
  */
-export function journalledHost(host: Host, journal: InstanceJournalWriter): Host {
+export function journalledHost(
+  host: Host,
+  journal: InstanceJournalWriter,
+  log: Logger = silentLogger,
+): Host {
   const ids = journal.current;
+  /**
+   * A done mark or a drop that cannot be written is not the action's failure: the intent is
+   * durable already (reclaim proves the device from it), so the action's result stands.
+   */
+  const after = async (what: string, write: () => Promise<void>): Promise<void> => {
+    await write().catch((error: unknown) => {
+      log.warn(`Failed to update the journal after ${what}; it keeps the earlier entry`, {
+        error: String(error),
+      });
+    });
+  };
   const attempt = async <T>(
     target: JournalTarget,
     act: () => Promise<T>,
@@ -196,10 +223,10 @@ export function journalledHost(host: Host, journal: InstanceJournalWriter): Host
       result = await act();
     } catch (error) {
       // The port failed: it made nothing (its contract), so the intent is void.
-      await journal.drop((item) => item.id === id);
+      await after('a failed action', () => journal.drop((item) => item.id === id));
       throw error;
     }
-    await journal.complete(id, done(result));
+    await after('an action', () => journal.complete(id, done(result)));
     return result;
   };
   const released = async (
@@ -210,10 +237,10 @@ export function journalledHost(host: Host, journal: InstanceJournalWriter): Host
       await act();
     } catch (error) {
       if (!hasCode(error, 'NotFound')) throw error;
-      await journal.drop((item) => match(item.target));
+      await after('a release', () => journal.drop((item) => match(item.target)));
       throw error;
     }
-    await journal.drop((item) => match(item.target));
+    await after('a release', () => journal.drop((item) => match(item.target)));
   };
   const { blockDevices, nbd, mounts, hypervisor, files, volumes } = host;
   return {
@@ -275,7 +302,7 @@ export function journalledHost(host: Host, journal: InstanceJournalWriter): Host
           const last = [...journal.current.items]
             .reverse()
             .find((i) => i.target.kind === 'mount' && i.target.target === target);
-          if (last) await journal.drop((item) => item.id === last.id);
+          if (last) await after('an unmount', () => journal.drop((item) => item.id === last.id));
         };
         try {
           await mounts.unmount(target);
@@ -333,20 +360,36 @@ export function journalledHost(host: Host, journal: InstanceJournalWriter): Host
           offset: 0,
           sizeLimit: 0,
         } as const;
-        return attempt(
-          target,
-          () => volumes.connect(connectionInfo),
-          (connected) => ({ ...target, device: connected.devicePath }),
+        const id = await journal.intend(target);
+        let connected;
+        try {
+          connected = await volumes.connect(connectionInfo);
+        } catch (error) {
+          await after('a failed connect', () => journal.drop((item) => item.id === id));
+          throw error;
+        }
+        const attached = connected.attached;
+        await after('a connect', () =>
+          attached === undefined
+            ? journal.drop((item) => item.id === id)
+            : journal.complete(id, {
+                ...target,
+                backingFile: attached.backingFile,
+                device: attached.device,
+              }),
         );
+        return connected;
       },
-      disconnect: async (connectionInfo) => {
-        const device = connectionInfo?.data?.['device_path'];
-        await volumes.disconnect(connectionInfo);
-        await journal.drop(
-          (item) =>
-            item.target.kind === 'loop' &&
-            item.target.role === 'volume' &&
-            item.target.device === device,
+      disconnect: async (connectionInfo, attached) => {
+        await volumes.disconnect(connectionInfo, attached);
+        if (attached === undefined) return;
+        await after('a disconnect', () =>
+          journal.drop(
+            (item) =>
+              item.target.kind === 'loop' &&
+              item.target.role === 'volume' &&
+              item.target.device === attached.device,
+          ),
         );
       },
     },

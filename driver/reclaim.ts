@@ -93,16 +93,25 @@ export async function reclaim(host: Host, options: ReclaimOptions): Promise<Recl
       continue;
     }
     const writer = await InstanceJournalWriter.open(host, dir, record);
+    // A reboot or power off works on an instance that goes on existing: its devices and
+    // mounts go, its definition (stopped) and directory (its disk) stay for a power on.
+    const keepsInstance = record.operation === 'reboot' || record.operation === 'power-off';
     actions.push(
       ...(await releaseJournalled(host, writer, {
         instancesRoot: root,
-        keepDirectory: false,
+        keep: keepsInstance ? 'instance' : 'nothing',
         dryRun: options.dryRun ?? false,
         claimed,
         destroyTimeoutMs: options.destroyTimeoutMs ?? 30_000,
       })),
     );
-    if (!options.dryRun) await writer.finish(false);
+    if (!options.dryRun) {
+      const left = writer.current.items;
+      const settled =
+        keepsInstance &&
+        left.every((i) => i.target.kind === 'directory' || i.target.kind === 'domain');
+      await writer.finish(settled);
+    }
   }
   actions.push(...(await reclaimUnjournalled(host, root, new Set(journals.keys()), options)));
   for (const action of actions) {
@@ -117,12 +126,17 @@ export async function reclaim(host: Host, options: ReclaimOptions): Promise<Recl
 export interface ReleaseJournalledOptions {
   /** Canonical instances_path: a journalled directory elsewhere is never removed. */
   instancesRoot: string;
-  /** Keep the instance directory (destroy without destroy_disks). */
-  keepDirectory: boolean;
+  /**
+   * What stays: nothing; the instance directory (destroy without destroy_disks); or the
+   * instance (directory, and the domain's definition, stopped: a reboot or power off).
+   */
+  keep: 'nothing' | 'directory' | 'instance';
   dryRun: boolean;
   /** Devices other journal entries own (an intent is never matched to one of them). */
   claimed: ReadonlySet<string>;
   destroyTimeoutMs: number;
+  /** Only the items this selects (default: all). */
+  only?: (item: JournalItem) => boolean;
 }
 
 /**
@@ -138,7 +152,8 @@ export async function releaseJournalled(
   const record = writer.current;
   const actions: ReclaimAction[] = [];
   for (const item of [...record.items].reverse()) {
-    if (item.target.kind === 'directory' && options.keepDirectory) continue;
+    if (item.target.kind === 'directory' && options.keep !== 'nothing') continue;
+    if (options.only && !options.only(item)) continue;
     const what = describeTarget(item.target);
     let step: Step;
     try {
@@ -189,7 +204,16 @@ async function releaseItem(
       if (info.uuid !== target.uuid) {
         return foreign(`domain ${target.name} now has uuid ${info.uuid}`);
       }
-      return act(() => stopAndUndefine(host, target.name, options.destroyTimeoutMs));
+      if (options.keep === 'instance') {
+        if (!options.dryRun) await stopDomain(host, target.name, options.destroyTimeoutMs);
+        return kept('its definition stays (stopped) for a power on');
+      }
+      return act(async () => {
+        await stopDomain(host, target.name, options.destroyTimeoutMs);
+        await host.hypervisor.undefine(target.name).catch((error: unknown) => {
+          if (!hasCode(error, 'NotFound')) throw error;
+        });
+      });
     }
     case 'mount': {
       const mounts = await host.mounts.list();
@@ -271,8 +295,8 @@ function sameLoop(loop: LoopDevice, target: JournalTarget & { kind: 'loop' }): b
   );
 }
 
-/** Stops a domain (bounded wait on the clock) and removes its definition. */
-async function stopAndUndefine(host: Host, name: string, timeoutMs: number): Promise<void> {
+/** Stops a domain, waiting (bounded, on the clock) until it is shut off. */
+async function stopDomain(host: Host, name: string, timeoutMs: number): Promise<void> {
   const deadline = host.clock.now() + timeoutMs;
   for (let first = true; ; first = false) {
     const info = await host.hypervisor.info(name).catch((error: unknown) => {
@@ -280,7 +304,7 @@ async function stopAndUndefine(host: Host, name: string, timeoutMs: number): Pro
       throw error;
     });
     if (info === null) return;
-    if (info.state === 'shut off' || info.state === 'shutdown' || info.state === 'crashed') break;
+    if (info.state === 'shut off' || info.state === 'shutdown' || info.state === 'crashed') return;
     if (first) {
       await host.hypervisor.destroy(name).catch((error: unknown) => {
         if (!hasCode(error, 'NotFound', 'FailedPrecondition', 'Busy')) throw error;
@@ -296,9 +320,6 @@ async function stopAndUndefine(host: Host, name: string, timeoutMs: number): Pro
     }
     await host.clock.sleep(500);
   }
-  await host.hypervisor.undefine(name).catch((error: unknown) => {
-    if (!hasCode(error, 'NotFound')) throw error;
-  });
 }
 
 /** Devices that finished journal entries own. */

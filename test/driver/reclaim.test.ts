@@ -60,7 +60,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
     const other = await foreignLoop();
     const p = await instanceProcess();
-    p.writer.begin('spawn');
+    await p.writer.begin('spawn');
     await p.ports.files.ensureDir(p.dir);
     await p.ports.files.ensureDir(`${p.dir}/rootfs`);
     const loop = await p.ports.blockDevices.attachLoop(volume);
@@ -92,7 +92,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
     const other = await foreignLoop();
     const p = await instanceProcess();
-    p.writer.begin('spawn');
+    await p.writer.begin('spawn');
     await p.writer.intend({
       kind: 'loop',
       role: 'rootfs',
@@ -119,7 +119,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
     const reused = await foreignLoop();
     const p = await instanceProcess();
-    p.writer.begin('destroy');
+    await p.writer.begin('destroy');
     const id = await p.writer.intend({
       kind: 'loop',
       role: 'volume',
@@ -148,7 +148,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
   it('leaves a live instance alone: its last operation finished', async () => {
     const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
     const p = await instanceProcess();
-    p.writer.begin('spawn');
+    await p.writer.begin('spawn');
     await p.ports.files.ensureDir(p.dir);
     const loop = await p.ports.blockDevices.attachLoop(volume);
     await p.writer.finish(true);
@@ -156,7 +156,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     expect(actions).toEqual([expect.objectContaining({ outcome: 'left alone' })]);
     expect((await host.blockDevices.listLoops()).map((l) => l.device)).toContain(loop.device);
     // The live instance's own destroy (here: by hand) is what releases it.
-    p.writer.begin('destroy');
+    await p.writer.begin('destroy');
     await p.ports.blockDevices.detachLoop(loop.device);
     await p.ports.files.removeTree(p.dir);
     await p.writer.finish(true);
@@ -165,7 +165,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
 
   it('stops and undefines a journalled domain only while it has the journalled uuid', async () => {
     const p = await instanceProcess();
-    p.writer.begin('spawn');
+    await p.writer.begin('spawn');
     await p.ports.files.ensureDir(`${p.dir}/rootfs`);
     const xml = (uuid: string) =>
       buildLxcDomainXml(
@@ -189,7 +189,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
 
     // Same name, another uuid (someone reused the name): never ours to remove.
     const q = await instanceProcess(p.uuid);
-    q.writer.begin('spawn');
+    await q.writer.begin('spawn');
     await q.writer.intend({ kind: 'domain', name: q.writer.current.domain, uuid: p.uuid });
     const theirs = randomUUID();
     await host.hypervisor.define(xml(theirs));

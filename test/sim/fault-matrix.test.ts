@@ -5,7 +5,7 @@
  * loop or nbd device, mount, domain, instance directory or journal record) and the volume bytes
  * unchanged. Layouts and checks: test/helpers/fault-matrix.ts.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   LAYOUTS,
   combinationCounter,
@@ -19,10 +19,7 @@ import {
 
 const count = combinationCounter('fault matrix');
 
-// Hundreds of combinations per case: seconds on a loaded CI machine, so beyond the default 5 s.
-vi.setConfig({ testTimeout: 60_000 });
-
-describe.each(Object.keys(LAYOUTS))('fault matrix, %s', (layout) => {
+describe.each(Object.keys(LAYOUTS))('fault matrix, %s', { timeout: 120_000 }, (layout) => {
   it('spawn with call k failing once or always leaves nothing, after destroy at worst', async () => {
     const base = await prepare(layout);
     const calls = await countCalls(base, async () => expect(await base.spawn()).toBeUndefined());

@@ -1,0 +1,104 @@
+import { spawn as spawnProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
+import { makeHarness } from '../../harness/backend.js';
+import type { BackendHarness } from '../../harness/harness.js';
+import { makeInstance, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const runner = new ExecaCommandRunner();
+
+let harness: BackendHarness;
+let foreignDevice: string;
+let foreignFile: string;
+
+beforeEach(async () => {
+  harness = await makeHarness();
+  // Someone else's loop device, present the whole time: reclaim must never touch it.
+  foreignFile = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'foreign');
+  foreignDevice = (await harness.bare.blockDevices.attachLoop(foreignFile)).device;
+});
+
+afterEach(async () => {
+  await harness.bare.blockDevices.detachLoop(foreignDevice).catch(() => undefined);
+  await harness.cleanup();
+});
+
+/** Runs spawn in another process, kills it with SIGKILL right after `op` returned. */
+async function spawnAndKill(op: string, args: Record<string, unknown>): Promise<void> {
+  const child = spawnProcess(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'test/real/spawn-until-killed.ts'), JSON.stringify(args)],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (_code, signal) => resolve(signal)),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const seen = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(`PAUSED ${op}`)) resolve();
+    };
+    child.stdout.on('data', seen);
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then(() => reject(new Error(`spawn ended before ${op}: ${output}`)));
+  });
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+}
+
+describe('a spawn killed with SIGKILL, then nova-lxc reclaim', () => {
+  it.each([
+    'files.ensureDir',
+    'volumes.connect',
+    'blockDevices.attachLoop',
+    'mounts.mount',
+    'hypervisor.define',
+    'hypervisor.start',
+  ])(
+    'leaves no loop device, mount, domain or directory when killed after %s, and the foreign device survives',
+    async (op) => {
+      const stateDir = await harness.makeDir('state');
+      const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+      const instance = makeInstance({ image_ref: null });
+      const dir = `${await harness.bare.files.realpath(harness.instancesPath)}/${String(instance['uuid'])}`;
+      const before = (await harness.bare.blockDevices.listLoops()).map((l) => l.device).sort();
+      await spawnAndKill(op, {
+        pauseAfter: op,
+        instancesPath: harness.instancesPath,
+        stateDir,
+        imagesDir: await harness.makeDir('images'),
+        instance,
+        bdi: volumeBdi(volume),
+      });
+
+      const result = await runner.run(
+        [
+          process.execPath,
+          join(ROOT, 'bin/nova-lxc.js'),
+          'reclaim',
+          '--instances-path',
+          harness.instancesPath,
+          '--state-dir',
+          stateDir,
+        ],
+        { timeoutMs: 90_000 },
+      );
+      expect(result.stdout).toMatch(/\d+ released, 0 left alone, 0 failed/);
+
+      // Nothing new is attached: exactly the devices there before the spawn (the foreign one).
+      const loops = await harness.bare.blockDevices.listLoops();
+      expect(loops.map((l) => l.device).sort()).toEqual(before);
+      expect(loops.find((l) => l.device === foreignDevice)?.backingFile).toBe(foreignFile);
+      expect((await harness.bare.mounts.list()).filter((m) => m.target.startsWith(dir))).toEqual(
+        [],
+      );
+      expect((await harness.bare.hypervisor.list()).map((d) => d.name)).not.toContain(
+        instance['name'],
+      );
+      expect(await harness.bare.files.exists(dir)).toBe(false);
+    },
+  );
+});
