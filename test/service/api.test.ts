@@ -62,8 +62,12 @@ describe('nova-lxc service over a unix socket (sim backend)', () => {
       state: 'running',
       root: { partition: 1, fstype: 'ext4', offset: 2048 * 512, size: 61440 * 512, mount: null },
       domain: { name: spec.name, uuid },
-      journal: [],
     });
+    // The driver's journal of the live instance: its directory, root loop device and domain.
+    const journal = (created.body as { journal: { done: boolean; target: { kind: string } }[] })
+      .journal;
+    expect(journal.map((e) => e.target.kind)).toEqual(['directory', 'loop', 'domain']);
+    expect(journal.every((e) => e.done)).toBe(true);
 
     const again = await f.client.send('PUT', `/v1/instances/${uuid}`, spec);
     expect(again).toEqual({ status: 200, body: created.body });
