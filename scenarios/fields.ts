@@ -110,13 +110,20 @@ export function readFields<F extends Fields>(
     if (raw === undefined && !field.always) continue;
     const read = field.read as FieldRead<unknown, ContextOf<F>>;
     const result = read(r, raw, `${path}.${key}`, ctx);
-    if (field.to !== null) out[field.to ?? camel(key)] = result;
+    // A reader that gives undefined leaves the field absent (a value that counts as not given).
+    if (field.to !== null && result !== undefined) out[field.to ?? camel(key)] = result;
   }
   return out as Read<F>;
 }
 
-/** Whether two types are the same, for compile-time checks that a table matches a type. */
-export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * Whether two object types are the same (the same keys, each of the same type), for
+ * compile-time checks that a table declares a type exactly.
+ */
+export type Same<A, B> =
+  Mutual<keyof A, keyof B> extends true ? (Mutual<A, B> extends true ? true : false) : false;
 
 /** Whether every value of A is a B, for compile-time checks that a table's result fits a type. */
 export type Fits<A, B> = [A] extends [B] ? true : false;

@@ -27,6 +27,7 @@ import {
   type FieldRead,
   type Read,
   type Fits,
+  type Same,
 } from './fields.js';
 
 export { Reader, type Locator } from './reader.js';
@@ -37,25 +38,11 @@ export { Reader, type Locator } from './reader.js';
  */
 export type HostOptions = Read<typeof HOST_FIELDS>;
 
-/** A Glance image the scenario caches on the host. */
-export interface ImageDecl {
-  format: 'raw' | 'qcow2';
-  /** Image properties (e.g. lxc_root_partition), passed as image_meta.properties. */
-  properties: Record<string, string>;
-  disk: DiskSpec;
-}
+/** A Glance image the scenario caches on the host (read by IMAGE_FIELDS). */
+export type ImageDecl = Read<typeof IMAGE_FIELDS>;
 
-/** A file-backed Cinder volume. */
-export interface VolumeDecl {
-  /** volume_image_metadata, passed as image_meta.properties when booting from it. */
-  properties: Record<string, string>;
-  disk: DiskSpec;
-  /**
-   * The harness attaches the file to a loop device of its own with this logical sector size and
-   * hands the device to the driver as a local block device (`driver_volume_type: local`).
-   */
-  localDevice?: { sectorSize: 512 | 4096 };
-}
+/** A file-backed Cinder volume (read by VOLUME_FIELDS). */
+export type VolumeDecl = Read<typeof VOLUME_FIELDS>;
 
 /** How a boot names its disks: an image, or block_device_mapping_v2 entries. */
 export interface BootStep {
@@ -207,21 +194,7 @@ export function parseScenario(doc: unknown, file: string, locate?: Locator): Sce
   if (top['volumes'] !== undefined) {
     const dict = r.dict(top['volumes'], 'volumes', Object.keys(top['volumes'] as Dict));
     for (const [id, value] of Object.entries(dict)) {
-      const v = r.dict(value, `volumes.${id}`, ['properties', 'disk', 'local_device']);
-      const volume: VolumeDecl = {
-        properties: r.stringMap(v['properties'], `volumes.${id}.properties`),
-        disk: parseDisk(r, v['disk'], `volumes.${id}.disk`),
-      };
-      if (v['local_device'] !== undefined) {
-        const at = `volumes.${id}.local_device`;
-        const d = r.dict(v['local_device'], at, ['sector_size']);
-        const size = d['sector_size'] ?? 512;
-        volume.localDevice = {
-          sectorSize:
-            size === 512 || size === 4096 ? size : r.fail(`${at}.sector_size`, '512 or 4096', size),
-        };
-      }
-      volumes[id] = volume;
+      volumes[id] = readFields(r, value, `volumes.${id}`, VOLUME_FIELDS, undefined);
     }
   }
   const ctx: StepContext = { r, images, volumes, ids: new Set() };
@@ -303,161 +276,204 @@ const _hostOptionsFit: Fits<
 void _hostOptionsFit;
 
 function parseImage(r: Reader, value: unknown, path: string): ImageDecl {
-  const i = r.dict(value, path, ['format', 'properties', 'disk']);
-  return {
-    format:
-      i['format'] === undefined ? 'raw' : r.oneOf(i['format'], `${path}.format`, ['raw', 'qcow2']),
-    properties: r.stringMap(i['properties'], `${path}.properties`),
-    disk: parseDisk(r, i['disk'], `${path}.disk`),
-  };
+  return readFields(r, value, path, IMAGE_FIELDS, undefined);
 }
 
+/** Volume or image `properties`: a mapping of names to strings (numbers written bare too). */
+const properties = always((r, v, path) => r.stringMap(v, path));
+
+/** The keys of an image declaration. */
+const IMAGE_FIELDS = {
+  format: always((r, v, path) =>
+    v === undefined ? 'raw' : r.oneOf(v, path, ['raw', 'qcow2'] as const),
+  ),
+  /** Image properties (e.g. lxc_root_partition), passed as image_meta.properties. */
+  properties,
+  disk: always((r, v, path) => parseDisk(r, v, path)),
+};
+
+/** The keys of a volume declaration. */
+const VOLUME_FIELDS = {
+  /** volume_image_metadata, passed as image_meta.properties when booting from it. */
+  properties,
+  disk: always((r, v, path) => parseDisk(r, v, path)),
+  /**
+   * The harness attaches the file to a loop device of its own with this logical sector size and
+   * hands the device to the driver as a local block device (`driver_volume_type: local`).
+   */
+  local_device: optional((r, v, path): { sectorSize: 512 | 4096 } => {
+    const d = r.dict(v, path, ['sector_size']);
+    const size = d['sector_size'] ?? 512;
+    return {
+      sectorSize:
+        size === 512 || size === 4096 ? size : r.fail(`${path}.sector_size`, '512 or 4096', size),
+    };
+  }),
+};
+
 function parseDisk(r: Reader, value: unknown, path: string): DiskSpec {
-  const d = r.dict(value, path, [
-    'size',
-    'sector_size',
-    'table',
-    'filesystem',
-    'partitions',
-    'damage_primary_gpt',
-  ]);
-  const size = d['size'];
-  if (typeof size !== 'number' && typeof size !== 'string') {
-    r.fail(`${path}.size`, 'a size such as 64M', size);
-  }
-  try {
-    parseSize(size);
-  } catch {
-    r.fail(`${path}.size`, 'bytes or a number with K, M, G or T (e.g. 64M)', size);
-  }
-  const spec: DiskSpec = {
-    size,
-    table:
-      d['table'] === undefined
-        ? 'none'
-        : r.oneOf(d['table'], `${path}.table`, ['none', 'mbr', 'gpt']),
-  };
-  if (d['sector_size'] !== undefined) {
-    const s = d['sector_size'];
-    if (s !== 512 && s !== 4096) r.fail(`${path}.sector_size`, '512 or 4096', s);
-    spec.sectorSize = s;
-  }
-  if (d['filesystem'] !== undefined) {
-    if (spec.table !== 'none') {
-      r.fail(
-        `${path}.filesystem`,
-        'no whole-disk filesystem on a partitioned disk (use partitions)',
-        d['filesystem'],
-      );
-    }
-    spec.filesystem = parseFilesystem(r, d['filesystem'], `${path}.filesystem`);
-  }
-  if (d['partitions'] !== undefined) {
-    if (spec.table === 'none') {
-      r.fail(`${path}.partitions`, 'table: mbr or gpt before partitions', d['table'] ?? 'none');
-    }
-    spec.partitions = r
-      .list(d['partitions'], `${path}.partitions`)
-      .map((p, i) => parsePartition(r, p, `${path}.partitions[${i}]`));
-  }
-  if (d['damage_primary_gpt'] !== undefined) {
-    spec.damagePrimaryGpt = r.bool(d['damage_primary_gpt'], `${path}.damage_primary_gpt`);
-  }
+  const spec = readFields(r, value, path, DISK_FIELDS, value as Dict);
   checkDiskLayout(r, spec, path);
   return spec;
 }
 
-function parsePartition(r: Reader, value: unknown, path: string): PartitionSpec {
-  const p = r.dict(value, path, ['number', 'start', 'size', 'type', 'label', 'name', 'filesystem']);
-  const part: PartitionSpec = {
-    number: r.int(p['number'], `${path}.number`, 1),
-    start: r.int(p['start'], `${path}.start`, 1),
-    size: r.int(p['size'], `${path}.size`, 1),
-  };
-  if (p['type'] !== undefined) part.type = r.scalar(p['type'], `${path}.type`);
-  // `label` is the GPT partition name (PARTLABEL); `name` is accepted as DiskSpec spells it.
-  const label = p['label'] ?? p['name'];
-  if (label !== undefined) part.name = r.string(label, `${path}.label`);
-  if (p['filesystem'] !== undefined) {
-    part.filesystem = parseFilesystem(r, p['filesystem'], `${path}.filesystem`);
-  }
-  return part;
-}
+/** The keys of a disk declaration (harness/disk-spec.ts DiskSpec); `raw` is the mapping read. */
+const DISK_FIELDS = {
+  size: always((r, size, path): number | string => {
+    if (typeof size !== 'number' && typeof size !== 'string') {
+      return r.fail(path, 'a size such as 64M', size);
+    }
+    try {
+      parseSize(size);
+    } catch {
+      r.fail(path, 'bytes or a number with K, M, G or T (e.g. 64M)', size);
+    }
+    return size;
+  }),
+  sector_size: optional((r, s, path): 512 | 4096 => {
+    if (s !== 512 && s !== 4096) return r.fail(path, '512 or 4096', s);
+    return s;
+  }),
+  table: always((r, v, path) =>
+    v === undefined ? 'none' : r.oneOf(v, path, ['none', 'mbr', 'gpt'] as const),
+  ),
+  filesystem: optional((r, v, path, raw: Dict) => {
+    if ((raw['table'] ?? 'none') !== 'none') {
+      r.fail(path, 'no whole-disk filesystem on a partitioned disk (use partitions)', v);
+    }
+    return parseFilesystem(r, v, path);
+  }),
+  partitions: optional((r, v, path, raw: Dict) => {
+    if ((raw['table'] ?? 'none') === 'none') {
+      r.fail(path, 'table: mbr or gpt before partitions', raw['table'] ?? 'none');
+    }
+    return r
+      .list(v, path)
+      .map((p, i) => readFields(r, p, `${path}[${i}]`, PARTITION_FIELDS, p as Dict));
+  }),
+  damage_primary_gpt: optional((r, v, path) => r.bool(v, path)),
+};
+
+/** The keys of a partition (PartitionSpec). */
+const PARTITION_FIELDS = {
+  number: always((r, v, path) => r.int(v, path, 1)),
+  start: always((r, v, path) => r.int(v, path, 1)),
+  size: always((r, v, path) => r.int(v, path, 1)),
+  type: optional((r, v, path) => r.scalar(v, path)),
+  /**
+   * The GPT partition name (PARTLABEL); `name` is accepted too, as DiskSpec spells it. `label`
+   * wins when both are given, a null one counts as absent, and either is reported as `label`.
+   */
+  label: renamed(
+    'name',
+    optional((r, v, path) => (v === null ? undefined : r.string(v, path))),
+  ),
+  name: optional((r, v, path, raw: Dict) =>
+    raw['label'] !== undefined && raw['label'] !== null
+      ? undefined
+      : r.string(v, path.replace(/\.name$/, '.label')),
+  ),
+  filesystem: optional((r, v, path) => parseFilesystem(r, v, path)),
+};
 
 function parseFilesystem(r: Reader, value: unknown, path: string): FilesystemSpec {
-  const f = r.dict(value, path, ['type', 'label', 'files', 'init']);
-  const fs: FilesystemSpec = { type: r.oneOf(f['type'], `${path}.type`, FS_TYPES) };
-  if (f['label'] !== undefined) fs.label = r.string(f['label'], `${path}.label`);
-  if (f['files'] !== undefined) {
-    const files = r.dict(f['files'], `${path}.files`, Object.keys(f['files'] as Dict));
-    fs.files = {};
+  return readFields(r, value, path, FILESYSTEM_FIELDS, undefined);
+}
+
+/** The keys of a filesystem (FilesystemSpec). */
+const FILESYSTEM_FIELDS = {
+  type: always((r, v, path) => r.oneOf(v, path, FS_TYPES)),
+  label: optional((r, v, path) => r.string(v, path)),
+  files: optional((r, v, path) => {
+    const files = r.dict(v, path, Object.keys(v as Dict));
+    const out: Record<string, string | FileSpec> = {};
     for (const [file, content] of Object.entries(files)) {
-      const at = `${path}.files["${file}"]`;
+      const at = `${path}["${file}"]`;
       if (!file.startsWith('/')) r.fail(at, 'an absolute path as the key', file);
       if (typeof content === 'string') {
-        fs.files[file] = content;
-      } else {
-        const c = r.dict(content, at, ['content', 'mode', 'owner', 'group', 'symlink', 'link']);
-        const linked = c['symlink'] !== undefined || c['link'] !== undefined;
-        const spec: FileSpec = {
-          content:
-            typeof c['content'] === 'string'
-              ? c['content']
-              : linked && c['content'] === undefined
-                ? ''
-                : r.fail(`${at}.content`, 'a string', c['content']),
-        };
-        if (c['mode'] !== undefined) spec.mode = parseMode(r, c['mode'], `${at}.mode`);
-        if (c['owner'] !== undefined) spec.owner = r.int(c['owner'], `${at}.owner`);
-        if (c['group'] !== undefined) spec.group = r.int(c['group'], `${at}.group`);
-        if (c['symlink'] !== undefined) spec.symlink = r.string(c['symlink'], `${at}.symlink`);
-        if (c['link'] !== undefined) {
-          const other = r.string(c['link'], `${at}.link`);
-          const target = files[other];
-          if (typeof target === 'object' && (target as Dict)['symlink'] !== undefined)
-            r.fail(`${at}.link`, 'a regular fixture file to hard-link to', other);
-          if (target === undefined) r.fail(`${at}.link`, 'another path of this filesystem', other);
-          spec.link = other;
-        }
-        if (spec.symlink !== undefined && spec.link !== undefined)
-          r.fail(at, 'one of symlink or link', content);
-        fs.files[file] = spec;
+        out[file] = content;
+        continue;
       }
+      const spec = readFields(r, content, at, FILE_FIELDS, {
+        files,
+        raw: (content ?? {}) as Dict,
+      });
+      if (spec.symlink !== undefined && spec.link !== undefined)
+        r.fail(at, 'one of symlink or link', content);
+      out[file] = spec;
     }
-  }
-  if (f['init'] !== undefined) fs.init = parseInit(r, f['init'], `${path}.init`);
-  return fs;
+    return out;
+  }),
+  init: optional((r, v, path) => readFields(r, v, path, INIT_FIELDS, undefined)),
+};
+
+/** What a file's row sees: the filesystem's other files, and this file's own mapping. */
+interface FileContext {
+  files: Dict;
+  raw: Dict;
 }
+
+/** The keys of a file given as a mapping (FileSpec). */
+const FILE_FIELDS = {
+  content: always((r, v, path, { raw }: FileContext) => {
+    if (typeof v === 'string') return v;
+    const linked = raw['symlink'] !== undefined || raw['link'] !== undefined;
+    return linked && v === undefined ? '' : r.fail(path, 'a string', v);
+  }),
+  mode: optional((r, v, path) => parseMode(r, v, path)),
+  owner: optional((r, v, path) => r.int(v, path)),
+  group: optional((r, v, path) => r.int(v, path)),
+  symlink: optional((r, v, path) => r.string(v, path)),
+  link: optional((r, v, path, { files }: FileContext) => {
+    const other = r.string(v, path);
+    const target = files[other];
+    if (typeof target === 'object' && (target as Dict)['symlink'] !== undefined)
+      r.fail(path, 'a regular fixture file to hard-link to', other);
+    if (target === undefined) r.fail(path, 'another path of this filesystem', other);
+    return other;
+  }),
+};
 
 function parseMode(r: Reader, value: unknown, path: string): number {
   if (typeof value === 'string' && /^0?[0-7]{3,4}$/.test(value)) return parseInt(value, 8);
   return r.fail(path, 'an octal mode as a string, e.g. "0755"', value);
 }
 
-function parseInit(r: Reader, value: unknown, path: string): InitSpec {
-  const i = r.dict(value, path, ['writes', 'then']);
-  const init: InitSpec = { then: 'run' };
-  if (i['writes'] !== undefined) {
-    init.writes = r.list(i['writes'], `${path}.writes`).map((w, n) => {
-      const at = `${path}.writes[${n}]`;
-      const d = r.dict(w, at, ['path', 'content']);
-      const file = r.string(d['path'], `${at}.path`);
-      if (!file.startsWith('/')) r.fail(`${at}.path`, 'an absolute path', file);
-      if (typeof d['content'] !== 'string') r.fail(`${at}.content`, 'a string', d['content']);
-      return { path: file, content: d['content'] };
-    });
-  }
-  const then = i['then'];
-  if (then === undefined || then === 'run') {
-    init.then = 'run';
-  } else if (typeof then === 'object' && then !== null) {
-    const t = r.dict(then, `${path}.then`, ['exit']);
-    init.then = { exit: r.int(t['exit'], `${path}.then.exit`) };
-  } else {
-    r.fail(`${path}.then`, '"run" or {exit: N}', then);
-  }
-  return init;
-}
+/** The keys of a container init (InitSpec). */
+const INIT_FIELDS = {
+  writes: optional((r, v, path) =>
+    r.list(v, path).map((w, n) => readFields(r, w, `${path}[${n}]`, WRITE_FIELDS, undefined)),
+  ),
+  then: always((r, then, path): InitSpec['then'] => {
+    if (then === undefined || then === 'run') return 'run';
+    if (typeof then === 'object' && then !== null) {
+      const t = r.dict(then, path, ['exit']);
+      return { exit: r.int(t['exit'], `${path}.exit`) };
+    }
+    return r.fail(path, '"run" or {exit: N}', then);
+  }),
+};
+
+/** The keys of one file an init writes. */
+const WRITE_FIELDS = {
+  path: always((r, v, path) => {
+    const file = r.string(v, path);
+    if (!file.startsWith('/')) r.fail(path, 'an absolute path', file);
+    return file;
+  }),
+  content: always((r, v, path) => (typeof v === 'string' ? v : r.fail(path, 'a string', v))),
+};
+
+// The tables declare harness/disk-spec.ts's types exactly: a key added there fails to compile
+// here until its row exists.
+const _diskTables: [
+  Same<Read<typeof DISK_FIELDS>, DiskSpec>,
+  Same<Read<typeof PARTITION_FIELDS>, PartitionSpec>,
+  Same<Read<typeof FILESYSTEM_FIELDS>, FilesystemSpec>,
+  Same<Read<typeof FILE_FIELDS>, FileSpec>,
+  Same<Read<typeof INIT_FIELDS>, InitSpec>,
+] = [true, true, true, true, true];
+void _diskTables;
 
 interface StepContext {
   r: Reader;
@@ -737,34 +753,7 @@ function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
       .list(b['block_device_mapping_v2'], `${path}.block_device_mapping_v2`)
       .map((item, i) => {
         const at = `${path}.block_device_mapping_v2[${i}]`;
-        const d = r.dict(item, at, [
-          'uuid',
-          'source_type',
-          'destination_type',
-          'boot_index',
-          'device_name',
-          'disk_bus',
-          'device_type',
-          'volume_size',
-          'guest_format',
-          'delete_on_termination',
-          'tag',
-          'volume_type',
-        ]);
-        const bdm: BdmV2 = {
-          source_type: r.oneOf(d['source_type'], `${at}.source_type`, [
-            'volume',
-            'image',
-            'snapshot',
-            'blank',
-          ]),
-        };
-        for (const [key, v] of Object.entries(d)) {
-          if (key === 'source_type') continue;
-          if (key === 'delete_on_termination')
-            bdm.delete_on_termination = r.bool(v, `${at}.${key}`);
-          else (bdm as unknown as Record<string, string>)[key] = r.scalar(v, `${at}.${key}`);
-        }
+        const bdm: BdmV2 = readFields(r, item, at, BDM_V2_FIELDS, undefined);
         if (bdm.boot_index !== undefined && !/^-?[0-9]+$/.test(bdm.boot_index))
           r.fail(
             `${at}.boot_index`,
@@ -793,6 +782,42 @@ function parseBoot(ctx: StepContext, value: unknown, path: string): BootStep {
   });
   return boot;
 }
+
+/** A value as the API receives it in JSON: a string (numbers written bare become strings). */
+const apiString = <K extends string>(key: K) =>
+  renamed(
+    key,
+    optional((r, v, path) => r.scalar(v, path)),
+  );
+
+/** The keys of one block_device_mapping_v2 entry (BdmV2), as the Nova API names them. */
+const BDM_V2_FIELDS = {
+  uuid: optional((r, v, path) => r.scalar(v, path)),
+  source_type: renamed(
+    'source_type',
+    always((r, v, path) => r.oneOf(v, path, ['volume', 'image', 'snapshot', 'blank'] as const)),
+  ),
+  // Not checked here, as before: the runner reads only 'volume' and the rest is Nova's.
+  destination_type: renamed(
+    'destination_type',
+    optional((r, v, path) => r.scalar(v, path) as 'local' | 'volume'),
+  ),
+  boot_index: apiString('boot_index'),
+  device_name: apiString('device_name'),
+  disk_bus: apiString('disk_bus'),
+  device_type: apiString('device_type'),
+  volume_size: apiString('volume_size'),
+  guest_format: apiString('guest_format'),
+  delete_on_termination: renamed(
+    'delete_on_termination',
+    optional((r, v, path) => r.bool(v, path)),
+  ),
+  tag: optional((r, v, path) => r.scalar(v, path)),
+  volume_type: apiString('volume_type'),
+};
+
+const _bdmTable: Same<Read<typeof BDM_V2_FIELDS>, BdmV2> = true;
+void _bdmTable;
 
 function parseError(r: Reader, value: unknown, path: string): ErrorExpectation {
   return readFields(r, value, path, ERROR_FIELDS, undefined);
