@@ -37,12 +37,14 @@ function refusal(what: () => void): { code: string; message: string } {
 }
 
 // Real files made by qemu-img (Debian package qemu-utils); CI installs it.
+// NOVA_LXC_REQUIRE_HOST_TOOLS=1 (set by .ci/run, which installs qemu-utils) makes a missing
+// qemu-img a failure rather than a skip.
 const qemuImg = (() => {
   try {
     execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
     return true;
   } catch {
-    return false;
+    return process.env['NOVA_LXC_REQUIRE_HOST_TOOLS'] === '1';
   }
 })();
 const work = mkdtempSync(join(tmpdir(), 'nova-lxc-image-format-'));
