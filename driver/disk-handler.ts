@@ -330,18 +330,14 @@ export class LxcDiskHandler {
       }
       return;
     }
-    const current = (await this.host.blockDevices.listLoops()).find(
-      (l) => l.device === device.device,
-    );
+    const current = await this.host.blockDevices.loopDevice(device.device);
     if (!current) return;
     if (!(await this.isOurLoop(device, current))) return;
     const result = await waitUntil(
       this.host.clock,
       { timeoutMs: this.timing.releaseTimeoutMs, intervalMs: 100 },
       async () => {
-        const now = (await this.host.blockDevices.listLoops()).find(
-          (l) => l.device === device.device,
-        );
+        const now = await this.host.blockDevices.loopDevice(device.device);
         if (!now || !isSameLoop(device, now)) return { done: true, value: undefined };
         if (now.autoclear) {
           return { done: false, why: 'the kernel deferred the detach (autoclear)' };

@@ -8,6 +8,7 @@ import {
   type RunOptions,
 } from '../driver/adapters/command-runner.js';
 import { fsError, type FileStat, type SystemFiles } from '../driver/adapters/system-files.js';
+import { DriverError, hasCode } from '../driver/errors.js';
 
 /** Where a transcript came from: enough to record it again and to trust it. */
 export interface TranscriptProvenance {
@@ -50,7 +51,8 @@ export type TranscriptStep =
   | { op: 'stat'; path: string; stat: FileStat | null }
   | { op: 'readDir'; path: string; names?: string[]; error?: RecordedFsError }
   | { op: 'realpath'; path: string; result?: string; error?: RecordedFsError }
-  | { op: 'tempFile'; name: string; content: string };
+  | { op: 'tempFile'; name: string; content: string }
+  | { op: 'signal'; pid: number; signal: string; error?: RecordedFsError };
 
 /** What a call of an adapter returned or threw, in a form that compares across runs. */
 export type Outcome =
@@ -156,6 +158,16 @@ export class ScriptedHost implements CommandRunner, SystemFiles {
     const step = this.next('readAvailable', path, (s) => s.path === path);
     if (step.error) rethrowFs('read', path, step.error);
     return step.text ?? '';
+  }
+
+  async signal(pid: number, signal: 'SIGKILL'): Promise<void> {
+    const step = this.next('signal', { pid, signal }, (s) => s.pid === pid && s.signal === signal);
+    if (step.error) {
+      if (step.error.errno === 'ESRCH') {
+        throw new DriverError('NotFound', `Failed to signal process ${pid}: no such process`);
+      }
+      rethrowFs('signal process', String(pid), step.error);
+    }
   }
 
   async stat(path: string): Promise<FileStat | null> {
@@ -278,6 +290,17 @@ export class RecordingHost implements CommandRunner, SystemFiles {
       return text;
     } catch (error) {
       this.steps.push({ op: 'readAvailable', path, error: recordFsError(error) });
+      throw error;
+    }
+  }
+
+  async signal(pid: number, signal: 'SIGKILL'): Promise<void> {
+    try {
+      await this.files.signal(pid, signal);
+      this.steps.push({ op: 'signal', pid, signal });
+    } catch (error) {
+      const errno = hasCode(error, 'NotFound') ? 'ESRCH' : recordFsError(error).errno;
+      this.steps.push({ op: 'signal', pid, signal, error: { errno, message: String(error) } });
       throw error;
     }
   }

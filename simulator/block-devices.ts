@@ -86,6 +86,11 @@ export class SimulatedBlockDevices implements BlockDevices {
     return this.state.loops.filter((l): l is SimLoop => l !== undefined).map(toLoopDevice);
   }
 
+  async loopDevice(device: string): Promise<LoopDevice | null> {
+    const loop = this.state.loopAt(device);
+    return loop ? toLoopDevice(loop) : null;
+  }
+
   async read(path: string, offset: number, length: number): Promise<Uint8Array> {
     const view = this.state.view(path);
     if (!view) {

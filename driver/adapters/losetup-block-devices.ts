@@ -8,11 +8,19 @@ import type {
 import type { Clock } from '../ports/clock.js';
 import type { CommandRunner } from './command-runner.js';
 import * as commands from './commands.js';
-import { parseBlockdevGeometry, parseLosetupJson, parseLosetupShow } from './parse-losetup.js';
+import {
+  parseBlockdevGeometry,
+  parseLoopSysfs,
+  parseLosetupShow,
+  parseSysfsGeometry,
+} from './parse-losetup.js';
 import type { SystemFiles } from './system-files.js';
 import { LOSETUP_ERRORS, classifyBy } from './tool-errors.js';
 
 const classify = classifyBy(LOSETUP_ERRORS);
+
+const SYS_BLOCK = '/sys/block';
+const LOOP_NAME = /^loop\d+$/;
 
 /** Tuning of the losetup adapter. */
 export interface LosetupOptions {
@@ -22,7 +30,10 @@ export interface LosetupOptions {
   detachChecks?: number;
 }
 
-/** BlockDevices over util-linux losetup and blockdev, reading devices through SystemFiles. */
+/**
+ * BlockDevices over util-linux losetup (attach, detach), reading what the kernel knows about
+ * loop and block devices from sysfs through SystemFiles (blockdev only when sysfs cannot say).
+ */
 export class LosetupBlockDevices implements BlockDevices {
   private readonly attachAttempts: number;
   private readonly detachChecks: number;
@@ -43,7 +54,7 @@ export class LosetupBlockDevices implements BlockDevices {
       try {
         const { stdout } = await this.runner.run(argv, { action: 'attach loop device', classify });
         const device = parseLosetupShow(stdout);
-        const attached = (await this.listLoops()).find((loop) => loop.device === device);
+        const attached = await this.loopDevice(device);
         if (!attached) {
           throw new DriverError('Internal', `Failed to attach loop device: ${device} vanished`);
         }
@@ -79,11 +90,43 @@ export class LosetupBlockDevices implements BlockDevices {
   }
 
   async listLoops(): Promise<LoopDevice[]> {
-    const { stdout } = await this.runner.run(commands.losetupList(), {
-      action: 'list loop devices',
-      classify,
-    });
-    return parseLosetupJson(stdout);
+    // /sys/block lists every loop device the kernel has, attached or not; the attached ones
+    // have a loop/ directory. Read one at a time: replayed transcripts keep their order.
+    const loops: LoopDevice[] = [];
+    const names = (await this.files.readDir(SYS_BLOCK)).filter((name) => LOOP_NAME.test(name));
+    names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+    for (const name of names) {
+      const loop = await this.loopDevice(`/dev/${name}`);
+      if (loop) loops.push(loop);
+    }
+    return loops;
+  }
+
+  async loopDevice(device: string): Promise<LoopDevice | null> {
+    const name = /^\/dev\/(loop\d+)$/.exec(device)?.[1];
+    if (name === undefined) return null;
+    // The same attributes losetup --list reads, straight from the kernel: no process, and one
+    // device only, however many loop devices the host has.
+    const dir = `${SYS_BLOCK}/${name}`;
+    const read = async (path: string): Promise<string | null> =>
+      this.files.readText(`${dir}/${path}`).then(
+        (text) => text.replace(/\n$/, ''),
+        (error: unknown) => {
+          if (hasCode(error, 'NotFound')) return null;
+          throw error;
+        },
+      );
+    const backingFile = await read('loop/backing_file');
+    if (backingFile === null) return null;
+    const fields = {
+      offset: await read('loop/offset'),
+      sizeLimit: await read('loop/sizelimit'),
+      autoclear: await read('loop/autoclear'),
+      readOnly: await read('ro'),
+      sectorSize: await read('queue/logical_block_size'),
+    };
+    if (Object.values(fields).some((value) => value === null)) return null; // Detached meanwhile.
+    return parseLoopSysfs(device, backingFile, fields as Record<keyof typeof fields, string>);
   }
 
   async read(path: string, offset: number, length: number): Promise<Uint8Array> {
@@ -91,11 +134,28 @@ export class LosetupBlockDevices implements BlockDevices {
   }
 
   async geometry(path: string): Promise<DeviceGeometry> {
-    const info = await this.files.stat(path);
+    let info = await this.files.stat(path);
+    if (info?.kind === 'symlink') {
+      // /dev/disk/by-id/..., /dev/mapper/...: the device the link names.
+      info = await this.files.stat(await this.files.realpath(path));
+    }
     if (info === null) {
       throw new DriverError('NotFound', `Failed to read geometry: ${path} does not exist`);
     }
     if (info.kind === 'file') return { size: info.size, logicalSectorSize: 512 };
+    if (info.rdev) {
+      // What blockdev asks the kernel, from sysfs: size in 512-byte units whatever the sector
+      // size, and the queue's logical block size (a partition's queue is its disk's).
+      const dir = `/sys/dev/block/${info.rdev.major}:${info.rdev.minor}`;
+      const sectors = await this.files.readText(`${dir}/size`).catch(() => null);
+      const logical = await this.files
+        .readText(`${dir}/queue/logical_block_size`)
+        .catch(() => this.files.readText(`${dir}/../queue/logical_block_size`))
+        .catch(() => null);
+      if (sectors !== null && logical !== null) {
+        return parseSysfsGeometry(path, sectors, logical);
+      }
+    }
     const { stdout } = await this.runner.run(commands.blockdevGeometry(path), {
       action: 'read device geometry',
       classify,

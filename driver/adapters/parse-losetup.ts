@@ -85,3 +85,51 @@ export function parseBlockdevGeometry(stdout: string): { size: number; logicalSe
   }
   return { size: size as number, logicalSectorSize: sector as number };
 }
+
+function sysfsNumber(device: string, field: string, text: string): number {
+  const value = text.trim();
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new DriverError(
+      'Internal',
+      `Failed to read ${device} from sysfs: ${field} is not a number: ${JSON.stringify(text)}`,
+    );
+  }
+  return Number(value);
+}
+
+/** A loop device from its sysfs attributes (/sys/block/loopN/{loop/*,ro,queue/...}). */
+export function parseLoopSysfs(
+  device: string,
+  backingFile: string,
+  fields: {
+    offset: string;
+    sizeLimit: string;
+    autoclear: string;
+    readOnly: string;
+    sectorSize: string;
+  },
+): LoopDevice {
+  const flag = (field: string, text: string): boolean => sysfsNumber(device, field, text) !== 0;
+  return {
+    device,
+    // The kernel appends " (deleted)" when the backing file was unlinked; keep it verbatim.
+    backingFile,
+    offset: sysfsNumber(device, 'offset', fields.offset),
+    sizeLimit: sysfsNumber(device, 'sizelimit', fields.sizeLimit),
+    readOnly: flag('ro', fields.readOnly),
+    sectorSize: sysfsNumber(device, 'logical_block_size', fields.sectorSize),
+    autoclear: flag('autoclear', fields.autoclear),
+  };
+}
+
+/** Geometry from sysfs: `size` counts 512-byte units whatever the device's sector size. */
+export function parseSysfsGeometry(
+  device: string,
+  sectors: string,
+  logicalBlockSize: string,
+): { size: number; logicalSectorSize: number } {
+  return {
+    size: sysfsNumber(device, 'size', sectors) * 512,
+    logicalSectorSize: sysfsNumber(device, 'logical_block_size', logicalBlockSize),
+  };
+}

@@ -92,3 +92,16 @@ export function domainNameOf(xml: string): string | null {
   const match = /<name>\s*([^<]+?)\s*<\/name>/.exec(xml);
   return match ? (match[1] as string) : null;
 }
+
+/** The first `<uuid>` of a domain (or status) XML document, as written. */
+export function domainUuidOf(xml: string): string | null {
+  const match = /<uuid>\s*([^<]+?)\s*<\/uuid>/.exec(xml);
+  return match ? (match[1] as string) : null;
+}
+
+/** A uuid as libvirt prints it (lower-case, dashed), or null when it is not one. */
+export function canonicalUuid(text: string | null): string | null {
+  const hex = (text ?? '').replace(/[-\s]/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) return null;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

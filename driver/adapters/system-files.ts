@@ -11,6 +11,19 @@ export interface FileStat {
   /** st_dev and st_ino: which file this is (absent in transcripts recorded before they were). */
   device?: number;
   inode?: number;
+  /** A block device's number (finds it in /sys/dev/block/MAJOR:MINOR). */
+  rdev?: { major: number; minor: number };
+}
+
+/** glibc's dev_t split (gnu_dev_major/minor): the bits of each number, spread over 64 bits. */
+export function splitDeviceNumber(rdev: number): { major: number; minor: number } {
+  const high = Math.floor(rdev / 2 ** 32);
+  const low = rdev % 2 ** 32;
+  // The pieces never overlap, so + joins them (| would turn bit 31 into a sign).
+  return {
+    major: ((low >>> 8) & 0xfff) + ((high & 0xfffff000) >>> 0),
+    minor: ((low & 0xff) | ((low >>> 12) & 0xfff00)) + (high & 0xfff) * 2 ** 20,
+  };
 }
 
 /**
@@ -27,6 +40,11 @@ export interface SystemFiles {
    * nothing is waiting. NotFound when absent.
    */
   readAvailable(path: string): Promise<string>;
+  /**
+   * Sends `signal` to process `pid`. Callers must have proved the process is the one they mean
+   * (the virsh adapter reads /proc/<pid> first). NotFound when no such process.
+   */
+  signal(pid: number, signal: 'SIGKILL'): Promise<void>;
   /** The path's kind and size (symlinks not followed); null when absent. */
   stat(path: string): Promise<FileStat | null>;
   /** Names in a directory, sorted. NotFound when absent. */
@@ -89,6 +107,20 @@ export class NodeSystemFiles implements SystemFiles {
     }
   }
 
+  async signal(pid: number, signal: 'SIGKILL'): Promise<void> {
+    try {
+      process.kill(pid, signal);
+    } catch (error) {
+      const errno = (error as NodeJS.ErrnoException).code;
+      if (errno === 'ESRCH') {
+        throw new DriverError('NotFound', `Failed to signal process ${pid}: no such process`, {
+          cause: error,
+        });
+      }
+      throw fsError('signal process', String(pid), error);
+    }
+  }
+
   async readAvailable(path: string): Promise<string> {
     let handle;
     try {
@@ -128,7 +160,15 @@ export class NodeSystemFiles implements SystemFiles {
             : info.isSymbolicLink()
               ? 'symlink'
               : 'other';
-      return { kind, size: info.size, device: info.dev, inode: info.ino };
+      return kind === 'block-device'
+        ? {
+            kind,
+            size: info.size,
+            device: info.dev,
+            inode: info.ino,
+            rdev: splitDeviceNumber(info.rdev),
+          }
+        : { kind, size: info.size, device: info.dev, inode: info.ino };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw fsError('stat', path, error);

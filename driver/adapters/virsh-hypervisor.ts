@@ -5,7 +5,9 @@ import type { CommandRunner } from './command-runner.js';
 import * as commands from './commands.js';
 import { parseMountinfo, toMountEntry } from './parse-mountinfo.js';
 import {
+  canonicalUuid,
   domainNameOf,
+  domainUuidOf,
   parseDominfo,
   parseListNames,
   parseLxcStatusInitPid,
@@ -48,6 +50,13 @@ export class VirshHypervisor implements Hypervisor {
     await this.files.withTempFile('domain.xml', xml, (path) =>
       this.runner.run(commands.virshDefine(this.uri, path), { action: 'define domain', classify }),
     );
+    // libvirt keeps the XML's uuid (or refuses the define), and a domain without a status file
+    // is inactive: the info a dominfo process would print, without the process. Anything less
+    // certain (no uuid in the XML, a domain that is running) asks libvirt.
+    const uuid = canonicalUuid(domainUuidOf(xml));
+    if (uuid !== null && (await this.files.stat(this.statusPath(name))) === null) {
+      return { name, uuid, state: 'shut off', persistent: true };
+    }
     return this.info(name);
   }
 
@@ -59,10 +68,57 @@ export class VirshHypervisor implements Hypervisor {
   }
 
   async destroy(name: string): Promise<void> {
-    await this.runner.run(commands.virshDestroy(this.uri, name), {
-      action: 'destroy domain',
-      classify,
-    });
+    // A container's init is pid 1 of its namespace and ignores SIGTERM without a handler, so
+    // virsh destroy alone waits for libvirt's SIGTERM-then-SIGKILL escalation (~1.8 s). destroy
+    // is a forced power-off either way: SIGKILL the init first, once proven to be this
+    // domain's, and let libvirt tear down the rest.
+    const killed = await this.killInit(name);
+    try {
+      await this.runner.run(commands.virshDestroy(this.uri, name), {
+        action: 'destroy domain',
+        classify,
+      });
+    } catch (error) {
+      // libvirt may have finished the teardown on its own after the kill: that is our destroy.
+      if (!(killed && hasCode(error, 'FailedPrecondition'))) throw error;
+    }
+  }
+
+  private statusPath(name: string): string {
+    return `${this.stateDir}/${name}.xml`;
+  }
+
+  /**
+   * SIGKILLs the running domain's init when it is provably the domain's: the pid libvirt
+   * recorded, a child of the domain's libvirt_lxc controller, with the LIBVIRT_LXC_UUID and
+   * LIBVIRT_LXC_NAME libvirt gives every container init. Returns whether it sent the signal;
+   * anything unproven is left to virsh destroy.
+   */
+  private async killInit(name: string): Promise<boolean> {
+    const readOrNull = (path: string) => this.files.readText(path).catch(() => null);
+    const status = await readOrNull(this.statusPath(name));
+    if (status === null) return false;
+    const init = parseLxcStatusInitPid(status);
+    const controller = /<domstatus\b[^>]*\spid=['"](\d+)['"]/.exec(status)?.[1];
+    const uuid = canonicalUuid(domainUuidOf(status));
+    if (init === null || controller === undefined || uuid === null) return false;
+    const procStatus = await readOrNull(`/proc/${init}/status`);
+    const parent = /^PPid:\s*(\d+)$/m.exec(procStatus ?? '')?.[1];
+    if (parent !== controller) return false;
+    const environ = ((await readOrNull(`/proc/${init}/environ`)) ?? '').split('\0');
+    if (
+      !environ.includes(`LIBVIRT_LXC_UUID=${uuid}`) ||
+      !environ.includes(`LIBVIRT_LXC_NAME=${name}`)
+    ) {
+      return false;
+    }
+    try {
+      await this.files.signal(init, 'SIGKILL');
+      return true;
+    } catch (error) {
+      if (hasCode(error, 'NotFound')) return false; // Gone already.
+      throw error;
+    }
   }
 
   async shutdown(name: string): Promise<void> {
@@ -90,10 +146,20 @@ export class VirshHypervisor implements Hypervisor {
 
   async info(name: string): Promise<DomainInfo> {
     // dominfo alone carries name, uuid, state and persistence: one call, one consistent view.
-    const { stdout } = await this.runner.run(commands.virshDominfo(this.uri, name), {
-      action: 'get domain info',
-      classify,
-    });
+    let stdout: string;
+    try {
+      ({ stdout } = await this.runner.run(commands.virshDominfo(this.uri, name), {
+        action: 'get domain info',
+        classify,
+      }));
+    } catch (error) {
+      // Right after a start, dominfo prints every field and then fails on the security label
+      // ("Init pid is not yet available"): the fields it printed are the answer.
+      const printed = (error as { stdout?: string }).stdout ?? '';
+      if (!/Init pid is not yet available/.test(String((error as Error).message))) throw error;
+      stdout = printed;
+      if (!/^Persistent:/m.test(stdout)) throw error;
+    }
     const info = parseDominfo(stdout);
     return { name: info.name, uuid: info.uuid, state: info.state, persistent: info.persistent };
   }

@@ -36,7 +36,7 @@ export class PortVolumeConnector implements VolumeConnector {
   async disconnect(connectionInfo: ConnectionInfo, attached?: VolumeAttachment): Promise<void> {
     const { type } = read(connectionInfo);
     if (type === 'local' || attached === undefined) return; // Nothing we can prove we attached.
-    const loop = (await this.blockDevices.listLoops()).find((l) => l.device === attached.device);
+    const loop = await this.blockDevices.loopDevice(attached.device);
     if (!loop || !(await this.stillServes(loop, attached))) return;
     try {
       await this.blockDevices.detachLoop(attached.device);

@@ -56,6 +56,13 @@ export interface BlockDevices {
   listLoops(): Promise<LoopDevice[]>;
 
   /**
+   * The loop device `device` (`/dev/loopN`) as the kernel reports it now, or null when it is not
+   * attached (or does not exist). Reads that one device only, so its cost does not grow with
+   * the loop devices on the host: use it, not listLoops, to prove a known device is still ours.
+   */
+  loopDevice(device: string): Promise<LoopDevice | null>;
+
+  /**
    * Reads up to `length` bytes at `offset` of a block device or regular file; fewer bytes
    * only at the end. Fails with NotFound for a missing path. Safe to repeat.
    */

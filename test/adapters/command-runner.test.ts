@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ExecaCommandRunner,
+  ProcessCommandRunner,
   isMissingTool,
   reasonOf,
 } from '../../driver/adapters/command-runner.js';
@@ -215,5 +216,31 @@ describe('isMissingTool', () => {
     expect(isMissingTool('nova-lxc-no-such-tool', eacces, '/nonexistent:/usr/bin')).toBe(true);
     // `sh` is there, so EACCES means something else (for example a file without execute bits).
     expect(isMissingTool('sh', eacces, '/nonexistent:/bin:/usr/bin')).toBe(false);
+  });
+});
+
+describe('ProcessCommandRunner edge cases', () => {
+  const runner = new ProcessCommandRunner();
+
+  it('reports a command killed by a signal with its argv and what it printed', async () => {
+    const argv = ['sh', '-c', 'echo partial; kill -9 $$'];
+    await expect(runner.run(argv, { action: 'run the probe' })).rejects.toMatchObject({
+      code: 'CommandFailed',
+      message: 'Failed to run the probe: killed by SIGKILL',
+      argv,
+      exitCode: undefined,
+      stdout: 'partial\n',
+    });
+  });
+
+  it('tolerates a command that exits without reading its stdin', async () => {
+    await expect(runner.run(['true'], { input: 'x'.repeat(1 << 20) })).resolves.toMatchObject({
+      exitCode: 0,
+    });
+  });
+
+  it('runs in the C locale, keeping the rest of the environment', async () => {
+    const { stdout } = await runner.run(['sh', '-c', 'echo "$LC_ALL:${PATH:+path}"']);
+    expect(stdout).toBe('C:path\n');
   });
 });

@@ -42,6 +42,24 @@ export function describeBlockDevicesContract(makeHarness: HarnessFactory): void 
       await h.host.blockDevices.detachLoop(loop.device);
     });
 
+    it('reports one loop device by name as listLoops does, and null once it is detached', async () => {
+      const h = harness();
+      const disk = await h.makeDiskFile(partitionedDisk(), 'mbr');
+      const loop = await h.host.blockDevices.attachLoop(disk, {
+        offset: P1.start * 512,
+        sizeLimit: P1.size * 512,
+        readOnly: true,
+      });
+      expect(await h.host.blockDevices.loopDevice(loop.device)).toEqual(loop);
+      expect((await h.host.blockDevices.listLoops()).find((l) => l.device === loop.device)).toEqual(
+        await h.host.blockDevices.loopDevice(loop.device),
+      );
+      await h.host.blockDevices.detachLoop(loop.device);
+      expect(await h.host.blockDevices.loopDevice(loop.device)).toBeNull();
+      expect(await h.host.blockDevices.loopDevice('/dev/sda')).toBeNull();
+      expect(await h.host.blockDevices.loopDevice('/dev/loop0/../../etc')).toBeNull();
+    });
+
     it('attaches to the lowest free device', async () => {
       const h = harness();
       const disk = await h.makeDiskFile(BLANK_DISK);

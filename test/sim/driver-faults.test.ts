@@ -78,7 +78,7 @@ describe('destroy with a fault at each step', () => {
     'hypervisor.info',
     'hypervisor.destroy',
     'mounts.list',
-    'blockDevices.listLoops',
+    'blockDevices.loopDevice',
     'volumes.disconnect',
     'files.removeTree',
     'hypervisor.undefine',
