@@ -59,7 +59,8 @@ export interface SystemFiles {
 export function fsError(action: string, path: string, error: unknown): DriverError {
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   const code =
-    errno === 'ENOENT' || errno === 'ENOTDIR'
+    // ENODEV/ENXIO: a device's sysfs attribute read while the kernel tears the device down.
+    errno === 'ENOENT' || errno === 'ENOTDIR' || errno === 'ENODEV' || errno === 'ENXIO'
       ? 'NotFound'
       : errno === 'EBUSY'
         ? 'Busy'

@@ -33,7 +33,9 @@ async function startCompetitor(): Promise<string> {
       'bash',
       [
         '-c',
-        'while :; do d=$(losetup --find --show "$1") && losetup --detach "$d"; done',
+        // The trap makes bash exit only after the losetup it runs has finished: killed at
+        // once, bash left an orphan losetup that could attach after the clean-up below looked.
+        'trap exit TERM; while :; do d=$(losetup --find --show "$1") && losetup --detach "$d"; done',
         '-',
         file,
       ],
