@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { decodeMountField, parseMountinfo } from '../../driver/adapters/parse-mountinfo.js';
 import {
   parseBlockdevGeometry,
+  parseLoopSysfs,
   parseLosetupJson,
   parseLosetupShow,
+  parseSysfsGeometry,
 } from '../../driver/adapters/parse-losetup.js';
 import {
   domainNameOf,
@@ -76,20 +78,65 @@ describe('parseMountinfo', () => {
 });
 
 describe('losetup output', () => {
-  const listed = captured('losetup', (s) => s.op === 'run' && s.argv.includes('--json'));
-
-  it('parses the captured --json listing', () => {
-    const stdout = listed.op === 'run' ? listed.stdout : '';
+  it('parses a --json listing as util-linux 2.38 prints it (the real harness clean-up reads it)', () => {
+    const stdout = `{
+   "loopdevices": [
+      {
+         "name": "/dev/loop1",
+         "back-file": "/dev/loop0",
+         "offset": 1048576,
+         "sizelimit": 31457280,
+         "ro": false,
+         "log-sec": 512,
+         "autoclear": false
+      }
+   ]
+}
+`;
     expect(parseLosetupJson(stdout)).toEqual([
-      expect.objectContaining({
-        device: expect.stringMatching(/^\/dev\/loop\d+$/),
+      {
+        device: '/dev/loop1',
+        backingFile: '/dev/loop0',
         offset: 1048576,
         sizeLimit: 31457280,
         readOnly: false,
         sectorSize: 512,
         autoclear: false,
-      }),
+      },
     ]);
+  });
+
+  it('reads a loop device from the sysfs attributes captured on the real host', () => {
+    const text = (path: RegExp) => {
+      const step = captured('losetup', (s) => s.op === 'readText' && path.test(s.path));
+      return step.op === 'readText' ? (step.text ?? '') : '';
+    };
+    const offsets = loadTranscript('losetup').steps.filter(
+      (s) => s.op === 'readText' && /\/loop\/offset$/.test(s.path) && s.text === '1048576\n',
+    );
+    expect(offsets.length).toBeGreaterThan(0);
+    expect(
+      parseLoopSysfs('/dev/loop1', '/dev/loop0', {
+        offset: '1048576\n',
+        sizeLimit: text(/\/loop\/sizelimit$/),
+        autoclear: text(/\/loop\/autoclear$/),
+        readOnly: text(/\/ro$/),
+        sectorSize: text(/\/queue\/logical_block_size$/),
+      }),
+    ).toMatchObject({ offset: 1048576, readOnly: false, sectorSize: 512, autoclear: false });
+    expect(() =>
+      parseLoopSysfs('/dev/loop1', '/f', {
+        offset: 'x',
+        sizeLimit: '0',
+        autoclear: '0',
+        readOnly: '0',
+        sectorSize: '512',
+      }),
+    ).toThrow(/loop1 from sysfs: offset is not a number/);
+    expect(parseSysfsGeometry('/dev/loop1', '61440\n', '4096\n')).toEqual({
+      size: 61440 * 512,
+      logicalSectorSize: 4096,
+    });
   });
 
   it.each([
