@@ -76,10 +76,11 @@ export class LosetupBlockDevices implements BlockDevices {
       classify,
     });
     // losetup exits 0 when the kernel only deferred the detach (device still open or
-    // mounted): the device then stays bound with autoclear set, so ask the kernel itself.
-    const backing = `/sys/block/${device.replace(/^\/dev\//, '')}/loop/backing_file`;
+    // mounted): the device then stays bound with autoclear set, so ask the kernel itself. A
+    // device bound again without autoclear is someone else's new attachment, not ours.
     for (let check = 1; ; check++) {
-      if ((await this.files.stat(backing)) === null) return;
+      const now = await this.loopDevice(device);
+      if (now === null || !now.autoclear) return;
       if (check >= this.detachChecks) break;
       await this.clock.sleep(20);
     }
