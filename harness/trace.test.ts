@@ -77,3 +77,16 @@ describe('trace normalisation', () => {
     expect(firstTraceDifference(a, b)).toEqual({ index: 1, right: b[1] });
   });
 });
+
+describe('host file identities', () => {
+  it('shows an identity as a placeholder, an absent file as null', () => {
+    const entries = normaliseTrace(
+      [
+        { step: 's', op: 'files.identity', args: ['/v'], result: { device: 65024, inode: 7 } },
+        { step: 's', op: 'files.identity', args: ['/w'], result: null },
+      ],
+      { replacements: new Map(), domainNames: new Set() },
+    );
+    expect(entries.map((e) => e.result)).toEqual(['<identity>', null]);
+  });
+});

@@ -110,6 +110,8 @@ export function normaliseTrace(raw: RawTraceEntry[], ctx: NormaliseContext): Tra
     );
   const walk = (value: unknown): unknown => {
     if (typeof value === 'string') return device(replace(value));
+    // A file identity's device and inode numbers are the host's own: only that it is one counts.
+    if (isIdentity(value)) return '<identity>';
     if (Array.isArray(value)) return value.map(walk);
     if (typeof value === 'object' && value !== null) {
       const out: Record<string, unknown> = {};
@@ -132,6 +134,17 @@ export function normaliseTrace(raw: RawTraceEntry[], ctx: NormaliseContext): Tra
     entries.push(out);
   }
   return entries;
+}
+
+function isIdentity(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value).sort();
+  return (
+    keys.length === 2 &&
+    keys[0] === 'device' &&
+    keys[1] === 'inode' &&
+    typeof (value as Record<string, unknown>)['inode'] === 'number'
+  );
 }
 
 function isHostList(op: string): boolean {
