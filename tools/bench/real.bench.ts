@@ -311,7 +311,9 @@ async function runReal(ctx: BenchContext): Promise<Figure[]> {
     const raw = await harness.makeDiskFile(plainDisk(), 'raw');
     const gpt = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'gpt');
     // The "local" volume: a block device already on the host (Cinder LVM, an iSCSI disk).
-    gptDevice = await sh('losetup --find --show "$1"', [gpt]);
+    // A copy of its own: the driver refuses a file volume some loop device already serves.
+    const gptLocal = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'gpt-local');
+    gptDevice = await sh('losetup --find --show "$1"', [gptLocal]);
     const images = { raw, gpt, gptDevice };
     figures.push(...(await diskFigures(ctx, harness, images, 0)));
     const filler = await harness.makeDiskFile({ size: '1M', table: 'none' }, 'filler');
