@@ -5,6 +5,7 @@
  * (`BackendHarness.bare`): observing must neither trip an injected fault nor show in a trace.
  */
 import { readPartitionTable } from '../driver/core/partition-table.js';
+import { waitUntil } from '../driver/core/wait.js';
 import { hasCode } from '../driver/errors.js';
 import type {
   DomainInfo,
@@ -85,7 +86,24 @@ export class HostObserver {
 
   /** The root filesystem of a running domain; null when it has none (absent, not running). */
   async containerRoot(domain: string): Promise<{ source: string; fstype: string } | null> {
-    return this.host.hypervisor.containerRoot(domain).catch(() => null);
+    // Right after a start under load, libvirt may not have written the init pid yet: a running
+    // domain whose root cannot be read is asked again for a few seconds; an absent or stopped
+    // one answers null at once.
+    const result = await waitUntil<{ source: string; fstype: string } | null>(
+      this.host.clock,
+      { timeoutMs: 5_000, intervalMs: 100 },
+      async () => {
+        try {
+          return { done: true, value: await this.host.hypervisor.containerRoot(domain) };
+        } catch (error) {
+          if (hasCode(error, 'NotFound') || hasCode(error, 'FailedPrecondition')) {
+            return { done: true, value: null };
+          }
+          return { done: false, why: String(error) };
+        }
+      },
+    );
+    return result.ok ? result.value : null;
   }
 
   /** Byte offset and size of partition `number` of a disk file, null when it has none. */
