@@ -54,7 +54,7 @@ function projectFiles(dir: string): string[] {
 /**
  * The places in `file` that name a path outside the repository root: a literal with more `..`
  * steps than the file is deep, `..` joined onto the root itself, an import that resolves outside,
- * or the team's reference folder (`../shared`), which only our own machines have beside a clone.
+ * or the team's reference folder beside a clone, which only our own machines have.
  */
 function outsideReads(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
