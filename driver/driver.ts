@@ -50,7 +50,7 @@ export const PowerState = {
 } as const;
 
 /** libvirt domain state → Nova power state, as Nova's LIBVIRT_POWER_STATE maps it. */
-const POWER_STATE: Record<DomainState, number> = {
+export const POWER_STATE: Record<DomainState, number> = {
   nostate: PowerState.NOSTATE,
   running: PowerState.RUNNING,
   blocked: PowerState.RUNNING,

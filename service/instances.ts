@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { LxcDriver, PowerState, type LxcDriverOptions } from '../driver/driver.js';
+import { LxcDriver, POWER_STATE, type LxcDriverOptions } from '../driver/driver.js';
 import { DriverError, hasCode } from '../driver/errors.js';
 import { readRootfsRecord } from '../driver/core/rootfs-record.js';
 import { journalDir, parseJournal } from '../driver/journal.js';
@@ -9,18 +9,6 @@ import { withLogContext } from './log.js';
 import type { InstanceRecord, InstanceRecords } from './records.js';
 import type { SpawnSpec } from './spec.js';
 import { toNovaInputs } from './translate.js';
-
-/** Nova's power state for each libvirt state (as the driver's getInfo maps them). */
-const POWER: Record<DomainState, number> = {
-  nostate: PowerState.NOSTATE,
-  running: PowerState.RUNNING,
-  blocked: PowerState.RUNNING,
-  paused: PowerState.PAUSED,
-  shutdown: PowerState.SHUTDOWN,
-  'shut off': PowerState.SHUTDOWN,
-  crashed: PowerState.CRASHED,
-  pmsuspended: PowerState.SUSPENDED,
-};
 
 /** The rootfs as the instance view shows it. */
 export interface RootView {
@@ -176,7 +164,7 @@ export class InstanceService {
     const domains = new Map((await this.options.host.hypervisor.list()).map((d) => [d.name, d]));
     return records.map((r) => {
       const state = domains.get(r.spec.name)?.state ?? 'nostate';
-      return { uuid: r.uuid, name: r.spec.name, power_state: POWER[state], state };
+      return { uuid: r.uuid, name: r.spec.name, power_state: POWER_STATE[state], state };
     });
   }
 
@@ -273,7 +261,7 @@ export class InstanceService {
     return {
       uuid: record.uuid,
       name: record.spec.name,
-      power_state: POWER[state],
+      power_state: POWER_STATE[state],
       state,
       root: await this.rootOf(record),
       domain: domain ? { name: domain.name, uuid: domain.uuid } : null,
