@@ -8,6 +8,7 @@ import {
   recordLoop,
   recordNbd,
   type AttachedDevice,
+  type RecordedVolume,
   type RootfsRecord,
 } from './core/rootfs-record.js';
 import { waitUntil } from './core/wait.js';
@@ -174,20 +175,37 @@ export class LxcDiskHandler {
     }
     // A partition's loop device sits on the volume's: with it still bound, the volume stays.
     if (record.attached.length === 0 && !options.keepRootVolume) {
-      for (const volume of (record.volumes ?? []).filter((v) => v.root)) {
-        try {
-          await this.host.volumes.disconnect(
-            { driver_volume_type: 'file', data: { path: volume.key } },
-            volume.attached,
-          );
-          record.volumes = (record.volumes ?? []).filter((v) => v !== volume);
-        } catch (error) {
-          failures.push(error);
-        }
-        save(record);
-      }
+      await this.disconnectVolumes(record, save, (v) => v.root).catch((e: unknown) =>
+        failures.push(e),
+      );
     }
     save(record);
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /**
+   * Disconnects the record's volumes that `which` selects, each saved out of the record once
+   * it is gone; a failed one stays in the record, and the first failure is thrown after all
+   * were tried.
+   */
+  async disconnectVolumes(
+    record: RootfsRecord,
+    save: SaveRecord,
+    which: (volume: RecordedVolume) => boolean,
+  ): Promise<void> {
+    const failures: unknown[] = [];
+    for (const volume of (record.volumes ?? []).filter(which)) {
+      try {
+        await this.host.volumes.disconnect(
+          { driver_volume_type: 'file', data: { path: volume.key } },
+          volume.attached,
+        );
+        record.volumes = (record.volumes ?? []).filter((v) => v !== volume);
+      } catch (error) {
+        failures.push(error);
+      }
+      save(record);
+    }
     if (failures.length > 0) throw failures[0];
   }
 

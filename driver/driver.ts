@@ -598,7 +598,9 @@ export class LxcDriver {
     if (record) {
       const save = (r: RootfsRecord) => this.saveRecord(inst, r);
       await this.disks.release(record, save).catch((e: unknown) => failures.push(e));
-      await this.disconnectExtras(record, save).catch((e: unknown) => failures.push(e));
+      await this.disks
+        .disconnectVolumes(record, save, (v) => !v.root)
+        .catch((e: unknown) => failures.push(e));
     } else {
       // No record: nothing is provably ours but a mount on our own mount point.
       await this.disks.removeHostMount({
@@ -627,7 +629,10 @@ export class LxcDriver {
     if (record) {
       const save = (r: RootfsRecord) => this.saveRecord(inst, r);
       steps.push(['release the rootfs', () => this.disks.release(record, save)]);
-      steps.push(['disconnect volumes', () => this.disconnectExtras(record, save)]);
+      steps.push([
+        'disconnect volumes',
+        () => this.disks.disconnectVolumes(record, save, (v) => !v.root),
+      ]);
     }
     if (made.domainDefined) {
       steps.push(['undefine the domain', () => this.undefineIfDefined(inst.name)]);
@@ -716,27 +721,6 @@ export class LxcDriver {
       );
     }
     await this.host.files.removeTree(dir);
-  }
-
-  /** Disconnects the extra volumes the record lists; keeps a failed one in the record. */
-  private async disconnectExtras(
-    record: RootfsRecord,
-    save: (record: RootfsRecord) => void,
-  ): Promise<void> {
-    const failures: unknown[] = [];
-    for (const volume of (record.volumes ?? []).filter((v) => !v.root)) {
-      try {
-        await this.host.volumes.disconnect(
-          { driver_volume_type: 'file', data: { path: volume.key } },
-          volume.attached,
-        );
-        record.volumes = (record.volumes ?? []).filter((v) => v !== volume);
-      } catch (error) {
-        failures.push(error);
-      }
-      save(record);
-    }
-    if (failures.length > 0) throw failures[0];
   }
 
   /** The record in system_metadata, checked to name only our own paths and devices. */
