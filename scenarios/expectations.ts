@@ -7,7 +7,14 @@ import { hasCode } from '../driver/errors.js';
 import type { RunState } from './run-state.js';
 import { createHash } from 'node:crypto';
 import { XMLParser } from 'fast-xml-parser';
-import type { AttachedExpectation, DiskBytesExpectation, Expectations } from './schema.js';
+import { DOMParser } from '@xmldom/xmldom';
+import xpath from 'xpath';
+import type {
+  AttachedExpectation,
+  DiskBytesExpectation,
+  Expectations,
+  XPathValue,
+} from './schema.js';
 
 const DOMAIN_XML = new XMLParser({
   ignoreAttributes: false,
@@ -84,6 +91,21 @@ function subsetDifferences(expected: unknown, actual: unknown, at: string): stri
     }),
   );
   return failures.some((f) => f.length === 0) ? [] : (failures[0] ?? [`${at}: missing`]);
+}
+
+/**
+ * An XPath result in the form the expectation is written in: a scalar as it is (numbers and
+ * booleans compared as such), a node set as its nodes' string values, or the one value when the
+ * expectation is a scalar and the set has exactly one node.
+ */
+function xpathResult(expression: string, doc: Node, expected: XPathValue): unknown {
+  const result = xpath.select(expression, doc);
+  if (!Array.isArray(result)) return result;
+  const values = result.map((node) =>
+    xpath.isAttribute(node) ? node.value : (node.textContent ?? ''),
+  );
+  if (Array.isArray(expected)) return values;
+  return values.length === 1 ? values[0] : values;
 }
 
 /** Names of devices and files the scenario made. */
@@ -188,6 +210,21 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
     }
     const differences = subsetDifferences(subset, DOMAIN_XML.parse(xml), 'domain XML of ' + name);
     problems.push(...differences.slice(0, 3));
+  }
+  for (const [name, expressions] of Object.entries(exp.domainXpath ?? {})) {
+    const xml = definedXml(state, name);
+    if (xml === undefined) {
+      problems.push(`domain XML of ${name}: the driver never defined a domain for it`);
+      continue;
+    }
+    const doc = new DOMParser().parseFromString(xml, 'text/xml') as unknown as Node;
+    for (const [expression, expected] of Object.entries(expressions)) {
+      want(
+        `${expression} on the domain XML of ${name}`,
+        expected,
+        xpathResult(expression, doc, expected),
+      );
+    }
   }
   if (exp.clean) {
     const left = await leftovers(state);

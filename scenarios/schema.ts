@@ -14,6 +14,8 @@ import type {
 } from '../harness/disk-spec.js';
 import { FS_TYPES, parseSize } from '../harness/disk-spec.js';
 import { parseBlockDeviceArg, type BdmV2 } from '../driver/nova/novaclient-block-device.js';
+import { DOMParser } from '@xmldom/xmldom';
+import xpath from 'xpath';
 import { checkDiskLayout } from './disk-checks.js';
 import { checkInstanceReferences } from './references.js';
 import { Reader, type Locator } from './reader.js';
@@ -981,7 +983,47 @@ const EXPECT_FIELDS = {
     }
     return dict;
   }),
+  /**
+   * Per instance: XPath 1.0 expressions (the xpath package over @xmldom/xmldom) on the domain
+   * XML the driver last defined, each with the value it must give: a string, number or boolean
+   * for a string(), count() or boolean() result, or for a node set the string value of its one
+   * node (a list: of its nodes, in document order).
+   */
+  domain_xpath: optional(
+    byName((r, v, at) => {
+      const d = r.dict(v, at, Object.keys((v ?? {}) as Dict));
+      const per: Record<string, XPathValue> = {};
+      for (const [expression, expected] of Object.entries(d)) {
+        const eat = `${at}["${expression}"]`;
+        try {
+          // Evaluated once on an empty domain: a syntax error or an unknown function shows here.
+          xpath.select(expression, EMPTY_DOMAIN);
+        } catch (error) {
+          r.fail(
+            eat,
+            `a valid XPath 1.0 expression (${String((error as Error).message)})`,
+            expression,
+          );
+        }
+        per[expression] = xpathValue(r, expected, eat);
+      }
+      return per;
+    }),
+  ),
 };
+
+const EMPTY_DOMAIN = new DOMParser().parseFromString('<domain/>', 'text/xml') as unknown as Node;
+
+/** What an XPath expression must give: a scalar, or the string values of a node set. */
+export type XPathValue = string | number | boolean | string[];
+
+function xpathValue(r: Reader, value: unknown, path: string): XPathValue {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+    return value;
+  }
+  if (Array.isArray(value)) return value.map((item, i) => r.scalar(item, `${path}[${i}]`));
+  return r.fail(path, 'a string, number, boolean or a list of strings', value);
+}
 
 /** `volume:NAME` (a volume file), `disk:INSTANCE` (an instance disk) or `nbd:INSTANCE`. */
 function parseSourceName(ctx: StepContext, value: unknown, path: string): string {

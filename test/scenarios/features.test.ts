@@ -38,6 +38,22 @@ describe('scenario expectations and steps beyond boot and destroy', () => {
     ).toContain('domain XML of web.domain.@type: expected "kvm", got "lxc"');
   });
 
+  it('passes XPath expressions on the domain XML: string, count, boolean and a node set', async () => {
+    expect(
+      await runWith(
+        `    expect:\n      domain_xpath:\n        web:\n          string(/domain/os/init): /sbin/init\n` +
+          `          count(//filesystem): 1\n          boolean(//idmap): false\n` +
+          `          /domain/@type: lxc\n          //initenv/@name: [product_name]\n`,
+      ),
+    ).toBe('');
+  });
+
+  it('names the XPath expression whose value differs', async () => {
+    expect(
+      await runWith(`    expect: { domain_xpath: { web: { 'count(//filesystem)': 2 } } }\n`),
+    ).toContain('count(//filesystem) on the domain XML of web: expected 2, got 1');
+  });
+
   it('fails a zero region that is not zero, naming the first non-zero byte', async () => {
     expect(
       await runWith(

@@ -68,6 +68,30 @@ describe('scenario validation', () => {
       variant('type: ext4', 'type: zfs'),
       'volumes.vol1.disk.filesystem.type: expected one of ext2, ext3, ext4',
     ],
+    [
+      'an XPath expression that does not parse',
+      variant(
+        '  - destroy: web',
+        "  - destroy: web\n    expect: { domain_xpath: { web: { 'count(//': 1 } } }",
+      ),
+      'steps[2].expect.domain_xpath.web["count(//"]: expected a valid XPath 1.0 expression',
+    ],
+    [
+      'an XPath expression with an unknown function',
+      variant(
+        '  - destroy: web',
+        "  - destroy: web\n    expect: { domain_xpath: { web: { 'nodes(1)': 1 } } }",
+      ),
+      'expected a valid XPath 1.0 expression (Unknown function nodes)',
+    ],
+    [
+      'an XPath value that is a mapping',
+      variant(
+        '  - destroy: web',
+        "  - destroy: web\n    expect: { domain_xpath: { web: { 'count(//a)': { n: 1 } } } }",
+      ),
+      'steps[2].expect.domain_xpath.web["count(//a)"]: expected a string, number, boolean or a list of strings',
+    ],
   ])('reports %s with the file, path and what was expected', (_what, text, message) => {
     expect(() => parseScenarioText(text, 'scenarios/demo.yaml')).toThrow(message);
   });
