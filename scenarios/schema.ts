@@ -441,28 +441,55 @@ function parseMode(r: Reader, value: unknown, path: string): number {
   return r.fail(path, 'an octal mode as a string, e.g. "0755"', value);
 }
 
+/** An absolute path inside the container. */
+const absolutePath: FieldRead<string, unknown> = (r, v, path) => {
+  const file = r.string(v, path);
+  if (!file.startsWith('/')) r.fail(path, 'an absolute path', file);
+  return file;
+};
+
 /** The keys of a container init (InitSpec). */
 const INIT_FIELDS = {
   writes: optional((r, v, path) =>
     r.list(v, path).map((w, n) => readFields(r, w, `${path}[${n}]`, WRITE_FIELDS, undefined)),
   ),
+  environ_to: optional(absolutePath),
+  fill: optional((r, v, path) => readFields(r, v, path, FILL_FIELDS, undefined)),
+  heartbeat: optional((r, v, path) => readFields(r, v, path, HEARTBEAT_FIELDS, undefined)),
   then: always((r, then, path): InitSpec['then'] => {
     if (then === undefined || then === 'run') return 'run';
     if (typeof then === 'object' && then !== null) {
-      const t = r.dict(then, path, ['exit']);
-      return { exit: r.int(t['exit'], `${path}.exit`) };
+      return readFields(r, then, path, THEN_FIELDS, undefined);
     }
     return r.fail(path, '"run" or {exit: N}', then);
   }),
 };
 
+/** `then: { exit: N, after_s: S }`: the init's exit status, at once or after S seconds. */
+const THEN_FIELDS = {
+  exit: always((r, v, path) => {
+    const status = r.int(v, path);
+    if (status > 255) r.fail(path, 'an exit status from 0 to 255', status);
+    return status;
+  }),
+  after_s: optional((r, v, path) => r.int(v, path, 1)),
+};
+
+/** `fill: { path, status_to }`: zeros until ENOSPC, then dd's exit status to a file. */
+const FILL_FIELDS = {
+  path: always(absolutePath),
+  status_to: always(absolutePath),
+};
+
+/** `heartbeat: { path, every_s }`: a counter rewritten every N seconds in the background. */
+const HEARTBEAT_FIELDS = {
+  path: always(absolutePath),
+  every_s: always((r, v, path) => r.int(v, path, 1)),
+};
+
 /** The keys of one file an init writes. */
 const WRITE_FIELDS = {
-  path: always((r, v, path) => {
-    const file = r.string(v, path);
-    if (!file.startsWith('/')) r.fail(path, 'an absolute path', file);
-    return file;
-  }),
+  path: always(absolutePath),
   content: always((r, v, path) => (typeof v === 'string' ? v : r.fail(path, 'a string', v))),
 };
 

@@ -4,11 +4,11 @@ import { DriverError } from '../driver/errors.js';
 import { DOMAIN_NAME_MAX } from '../driver/nova/model.js';
 import type { DomainInfo, Hypervisor } from '../driver/ports/hypervisor.js';
 import type { MountEntry } from '../driver/ports/mounts.js';
-import type { Clock } from '../driver/ports/clock.js';
+import type { FakeClock } from './fake-clock.js';
 import { lxcNoInit, notModelled, toolFailure, virshFailed, virshNoDomain } from './failures.js';
-import { interpretInit } from './init-script.js';
+import { interpretInit, type InitEffect } from './init-script.js';
 import { toEntry } from './mounts.js';
-import type { SimDomain, SimState } from './state.js';
+import type { SimDomain, SimFilesystem, SimState, Tree } from './state.js';
 
 const URI = 'lxc:///';
 
@@ -22,10 +22,12 @@ const CONSOLE = '/dev/console';
 export class SimulatedHypervisor implements Hypervisor {
   /** When each started domain's init pid becomes known, on the clock. */
   private readonly initPidAt = new Map<string, number>();
+  /** Cancels of each running domain's pending init steps (a sleep's rest, heartbeats). */
+  private readonly timers = new Map<string, (() => void)[]>();
 
   constructor(
     private readonly state: SimState,
-    private readonly clock: Clock,
+    private readonly clock: FakeClock,
   ) {}
 
   async define(xml: string): Promise<DomainInfo> {
@@ -125,27 +127,114 @@ export class SimulatedHypervisor implements Hypervisor {
     domain.state = 'running';
     domain.console = '';
     this.initPidAt.set(name, this.clock.now() + this.state.initPidDelayMs);
-    for (const effect of effects) {
-      if (effect.kind === 'write' && effect.path === CONSOLE) {
-        // The tty's output processing turns \n into \r\n, as the real pty shows.
-        domain.console += effect.content.replace(/\r?\n/g, '\r\n');
-      } else if (effect.kind === 'write') {
-        // busybox's `printf > path` fails on a missing parent and the script goes on.
-        if (exists(fs.tree, posix.dirname(effect.path))) {
-          const created = !exists(fs.tree, effect.path);
-          fs.tree.writeFileSync(effect.path, effect.content);
-          if (created) {
-            // A new file belongs to the container's root: in a user namespace that is the
-            // host id its root maps to; the shell's umask 022 leaves 0644.
-            const { uid, gid } = domain.spec.idmap;
-            fs.tree.lchownSync(effect.path, hostRoot(uid), hostRoot(gid));
-            fs.tree.chmodSync(effect.path, 0o644);
+    this.timers.set(name, []);
+    this.runInit(domain, fs, effects);
+  }
+
+  /**
+   * Runs an init's effects from the start: up to a `sleep`, whose rest runs that many seconds
+   * later on the clock; a heartbeat beats on the clock until the domain stops.
+   */
+  private runInit(domain: SimDomain, fs: SimFilesystem, effects: InitEffect[]): void {
+    for (const [i, effect] of effects.entries()) {
+      switch (effect.kind) {
+        case 'write':
+          if (effect.path === CONSOLE) {
+            // The tty's output processing turns \n into \r\n, as the real pty shows.
+            domain.console += effect.content.replace(/\r?\n/g, '\r\n');
+          } else {
+            this.writeFile(domain, fs, effect.path, effect.content);
           }
-        }
-      } else if (effect.kind === 'exit') {
-        this.stop(domain);
+          break;
+        case 'environ':
+          this.writeFile(domain, fs, effect.path, initEnviron(domain));
+          break;
+        case 'fill':
+          this.fill(domain, fs, effect.path, effect.statusTo);
+          break;
+        case 'heartbeat':
+          this.beat(domain, fs, effect.path, effect.everyS, 1);
+          break;
+        case 'sleep':
+          this.later(domain, effect.seconds, () => this.runInit(domain, fs, effects.slice(i + 1)));
+          return;
+        case 'exit':
+          // libvirt reports `shut off (shutdown)` whatever the status (0 or not), as after a
+          // SIGKILL of the init: measured with libvirt 9.0 (scenarios/README.md).
+          this.stop(domain);
+          return;
+        case 'run':
+          return;
       }
     }
+  }
+
+  /** Runs `then` after `seconds` on the clock, unless the domain stops first. */
+  private later(domain: SimDomain, seconds: number, then: () => void): void {
+    const cancel = this.clock.at(this.clock.now() + seconds * 1000, then);
+    this.timers.get(domain.name)?.push(cancel);
+  }
+
+  /** One beat: the counter to `<path>.tmp`, renamed over `path` if that write succeeded. */
+  private beat(
+    domain: SimDomain,
+    fs: SimFilesystem,
+    path: string,
+    everyS: number,
+    n: number,
+  ): void {
+    const tmp = `${path}.tmp`;
+    if (this.writeFile(domain, fs, tmp, String(n))) fs.tree.renameSync(tmp, path);
+    this.later(domain, everyS, () => this.beat(domain, fs, path, everyS, n + 1));
+  }
+
+  /**
+   * `printf '%s' C > path` (and `cat > path`) inside the container: a missing parent fails and
+   * the script goes on; the file is created (or truncated) first, so on a full filesystem it
+   * stays empty. Returns whether the whole content was written.
+   */
+  private writeFile(domain: SimDomain, fs: SimFilesystem, path: string, content: string): boolean {
+    if (!exists(fs.tree, posix.dirname(path))) return false;
+    const created = !exists(fs.tree, path);
+    fs.tree.writeFileSync(path, '');
+    if (created) {
+      // A new file belongs to the container's root: in a user namespace that is the host id
+      // its root maps to; the shell's umask 022 leaves 0644.
+      const { uid, gid } = domain.spec.idmap;
+      fs.tree.lchownSync(path, hostRoot(uid), hostRoot(gid));
+      fs.tree.chmodSync(path, 0o644);
+    }
+    const bytes = Buffer.from(content);
+    if (blocks(bytes.length) > freeBlocks(fs)) return false;
+    fs.tree.writeFileSync(path, bytes);
+    return true;
+  }
+
+  /**
+   * `dd if=/dev/zero of=path bs=65536` until the filesystem is full, then its status (1: no
+   * space left) written over the start of `statusTo` in place (`dd conv=notrunc`).
+   */
+  private fill(domain: SimDomain, fs: SimFilesystem, path: string, statusTo: string): void {
+    if (fs.capacity === undefined) {
+      throw notModelled(`init ${domain.spec.init}`, 'filling a filesystem of unknown size');
+    }
+    // Whatever stops dd (no space left, or no directory to create the file in), it exits 1.
+    if (this.writeFile(domain, fs, path, '')) {
+      fs.tree.writeFileSync(path, Buffer.alloc(freeBlocks(fs) * BLOCK));
+    }
+    if (!exists(fs.tree, posix.dirname(statusTo))) return;
+    const status = Buffer.from('1');
+    if (!exists(fs.tree, statusTo)) {
+      this.writeFile(domain, fs, statusTo, status.toString());
+      return;
+    }
+    const old = Buffer.from(fs.tree.readFileSync(statusTo) as Buffer);
+    const grown = Math.max(old.length, status.length);
+    if (blocks(grown) > blocks(old.length) + freeBlocks(fs)) return;
+    const next = Buffer.alloc(grown);
+    old.copy(next);
+    status.copy(next);
+    fs.tree.writeFileSync(statusTo, next);
   }
 
   async destroy(name: string): Promise<void> {
@@ -245,6 +334,8 @@ export class SimulatedHypervisor implements Hypervisor {
     domain.namespace = [];
     domain.console = '';
     this.initPidAt.delete(domain.name);
+    for (const cancel of this.timers.get(domain.name) ?? []) cancel();
+    this.timers.delete(domain.name);
     if (!domain.persistent) {
       this.state.domains.delete(domain.name);
     }
@@ -261,7 +352,59 @@ function describe(domain: SimDomain): DomainInfo {
   };
 }
 
-function exists(tree: SimDomain['namespace'][number]['fs']['tree'], path: string): boolean {
+/** The block size the simulator counts file data in. */
+const BLOCK = 4096;
+
+/** Blocks `bytes` of file data take. */
+function blocks(bytes: number): number {
+  return Math.ceil(bytes / BLOCK);
+}
+
+/**
+ * Blocks left for file data: a tenth of the filesystem's size goes to its metadata (ext4's
+ * inode tables and journal take about that on the few-MiB fixtures), the rest to the data of
+ * its regular files. Unbounded when the size is not known.
+ */
+function freeBlocks(fs: SimFilesystem): number {
+  if (fs.capacity === undefined) return Number.MAX_SAFE_INTEGER;
+  const usable = Math.floor((fs.capacity * 0.9) / BLOCK);
+  return Math.max(0, usable - usedBlocks(fs.tree, '/'));
+}
+
+function usedBlocks(tree: Tree, dir: string): number {
+  let used = 0;
+  for (const name of tree.readdirSync(dir) as string[]) {
+    const path = posix.join(dir, name);
+    const stat = tree.lstatSync(path);
+    if (stat.isDirectory()) used += usedBlocks(tree, path);
+    else if (stat.isFile()) used += blocks(Number(stat.size));
+  }
+  return used;
+}
+
+/**
+ * The environment libvirt LXC (9.0) starts a container's init with, in its order: measured
+ * with `cat /proc/1/environ` in a fixture init on our hosts (scenarios/README.md).
+ */
+export function initEnviron(domain: SimDomain): string {
+  const uuid = domain.spec.uuid.toLowerCase();
+  const vars: [string, string][] = [
+    ['PATH', '/bin:/sbin'],
+    ['TERM', 'linux'],
+    ['container', 'lxc-libvirt'],
+    ['HOME', '/'],
+    ['container_uuid', uuid],
+    ['LIBVIRT_LXC_UUID', uuid],
+    ['LIBVIRT_LXC_NAME', domain.name],
+    ...(domain.spec.cmdline
+      ? [['LIBVIRT_LXC_CMDLINE', domain.spec.cmdline] as [string, string]]
+      : []),
+    ...Object.entries(domain.spec.initenv),
+  ];
+  return vars.map(([k, v]) => `${k}=${v}\0`).join('');
+}
+
+function exists(tree: Tree, path: string): boolean {
   try {
     tree.lstatSync(path);
     return true;

@@ -60,6 +60,33 @@ describe('interpretInit', () => {
       { writes: [{ path: '/tmp/ünï', content: 'héllo wörld 🚀\n' }], then: 'run' },
       [{ kind: 'write', path: '/tmp/ünï', content: 'héllo wörld 🚀\n' }, { kind: 'run' }],
     ],
+    [
+      'an init that copies its environment, fills its disk and keeps a heartbeat',
+      {
+        writes: [{ path: '/marker', content: 'up' }],
+        environTo: '/env',
+        fill: { path: "/fill it's", statusTo: '/fill.status' },
+        heartbeat: { path: '/run/hb', everyS: 2 },
+        then: 'run',
+      },
+      [
+        { kind: 'write', path: '/marker', content: 'up' },
+        { kind: 'environ', path: '/env' },
+        { kind: 'write', path: '/fill.status', content: '-' },
+        { kind: 'fill', path: "/fill it's", statusTo: '/fill.status' },
+        { kind: 'heartbeat', path: '/run/hb', everyS: 2 },
+        { kind: 'run' },
+      ],
+    ],
+    [
+      'an init that exits after a pause',
+      { heartbeat: { path: '/hb', everyS: 1 }, then: { exit: 7, afterS: 5 } },
+      [
+        { kind: 'heartbeat', path: '/hb', everyS: 1 },
+        { kind: 'sleep', seconds: 5 },
+        { kind: 'exit', status: 7 },
+      ],
+    ],
   ])('runs %s rendered by renderInit', (_name, spec, effects) => {
     expect(interpretInit(renderInit(spec), PATH)).toEqual(effects);
   });
@@ -108,6 +135,48 @@ describe('interpretInit', () => {
       `#!/bin/busybox sh\n/bin/busybox sleep ${INIT_SLEEP_SECONDS}\n`,
       2,
       `/bin/busybox sleep ${INIT_SLEEP_SECONDS}`,
+    ],
+    [
+      'a sleep of 0 s',
+      '#!/bin/busybox sh\n/bin/busybox sleep 0\nexit 0\n',
+      2,
+      '/bin/busybox sleep 0',
+    ],
+    [
+      'a relative environ copy',
+      "#!/bin/busybox sh\n/bin/busybox cat /proc/1/environ > 'env'\nexit 0\n",
+      2,
+      "/bin/busybox cat /proc/1/environ > 'env'",
+    ],
+    [
+      'a copy of another file',
+      "#!/bin/busybox sh\n/bin/busybox cat /proc/self/environ > '/env'\nexit 0\n",
+      2,
+      "/bin/busybox cat /proc/self/environ > '/env'",
+    ],
+    [
+      'a fill with another block size',
+      `#!/bin/busybox sh\n/bin/busybox dd if=/dev/zero of='/f' bs=1M 2>/dev/null; /bin/busybox printf '%s' "$?" | /bin/busybox dd of='/s' conv=notrunc 2>/dev/null\nexit 0\n`,
+      2,
+      `/bin/busybox dd if=/dev/zero of='/f' bs=1M 2>/dev/null; /bin…`,
+    ],
+    [
+      'a fill with a relative status file',
+      `#!/bin/busybox sh\n/bin/busybox dd if=/dev/zero of='/f' bs=65536 2>/dev/null; /bin/busybox printf '%s' "$?" | /bin/busybox dd of='s' conv=notrunc 2>/dev/null\nexit 0\n`,
+      2,
+      `/bin/busybox dd if=/dev/zero of='/f' bs=65536 2>/dev/null; /…`,
+    ],
+    [
+      'a heartbeat renamed from another file',
+      `#!/bin/busybox sh\nn=0; while :; do n=$((n+1)); /bin/busybox printf '%s' "$n" > '/x' && /bin/busybox mv '/x' '/hb'; /bin/busybox sleep 1; done &\nexit 0\n`,
+      2,
+      `n=0; while :; do n=$((n+1)); /bin/busybox printf '%s' "$n" >…`,
+    ],
+    [
+      'a heartbeat in the foreground',
+      `#!/bin/busybox sh\nn=0; while :; do n=$((n+1)); /bin/busybox printf '%s' "$n" > '/hb.tmp' && /bin/busybox mv '/hb.tmp' '/hb'; /bin/busybox sleep 1; done\n`,
+      2,
+      `n=0; while :; do n=$((n+1)); /bin/busybox printf '%s' "$n" >…`,
     ],
     ['an exit status above 255', '#!/bin/busybox sh\nexit 256\n', 2, 'exit 256'],
     ['a negative exit status', '#!/bin/busybox sh\nexit -1\n', 2, 'exit -1'],

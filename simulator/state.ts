@@ -72,6 +72,8 @@ export interface SimFilesystem {
   tree: Tree;
   contentId: number;
   offset: number;
+  /** Bytes of the device region it was made on (what a full disk means), when known. */
+  capacity?: number;
 }
 
 /** One slot of the kernel's loop table: exactly what the BlockDevices port reports. */
@@ -193,6 +195,7 @@ export class SimState {
     offset: number,
     type: string,
     label: string | undefined,
+    capacity?: number,
   ): SimFilesystem {
     const fs: SimFilesystem = {
       id: this.newId(),
@@ -201,6 +204,7 @@ export class SimState {
       tree: newTree(),
       contentId: disk.contentId,
       offset,
+      ...(capacity === undefined ? {} : { capacity }),
     };
     fs.tree.mkdirSync('/', { recursive: true });
     let byOffset = this.filesystems.get(disk.contentId);
@@ -215,7 +219,7 @@ export class SimState {
   /** The filesystem tree at a byte position, created empty when the bytes carry a superblock nobody registered. */
   filesystemAt(view: ByteView, type: string, label: string | undefined): SimFilesystem {
     const existing = this.filesystems.get(view.disk.contentId)?.get(view.base);
-    return existing ?? this.addFilesystem(view.disk, view.base, type, label);
+    return existing ?? this.addFilesystem(view.disk, view.base, type, label, view.length);
   }
 
   /** Copies a disk's bytes and file trees to a new path (a sparse `cp`, or a qcow2 overlay). */
@@ -230,7 +234,7 @@ export class SimState {
       copy.qcow2Header = from.qcow2Header.slice();
     }
     for (const fs of this.filesystems.get(from.contentId)?.values() ?? []) {
-      const clone = this.addFilesystem(copy, fs.offset, fs.type, fs.label);
+      const clone = this.addFilesystem(copy, fs.offset, fs.type, fs.label, fs.capacity);
       copyTree(fs.tree, clone.tree, '/');
     }
     return copy;

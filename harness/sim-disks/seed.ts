@@ -26,6 +26,7 @@ export function buildDisk(
       region.offset,
       region.filesystem.type,
       region.filesystem.label,
+      region.size,
     );
     populate(fs, region.filesystem);
   }

@@ -117,6 +117,28 @@ export function describeHypervisorContract(makeHarness: HarnessFactory): void {
       await release();
     });
 
+    it('stops a domain whose init exits by itself later, keeping its definition', async () => {
+      const h = harness();
+      const init: InitSpec = {
+        heartbeat: { path: '/hb', everyS: 1 },
+        then: { exit: 3, afterS: 2 },
+      };
+      const { name, rootfs, info, release } = await definedOnRootfs(h, init);
+      await h.host.hypervisor.start(name);
+      const stopped = await eventually(
+        h,
+        async () => (await h.host.hypervisor.info(name)).state === 'shut off',
+        30_000,
+      );
+      expect(stopped).toBe(true);
+      // libvirt says `shut off (shutdown)` whatever the status; the port shows the state only.
+      expect(await h.host.hypervisor.info(name)).toEqual({ ...info, state: 'shut off' });
+      // It ran: the heartbeat it wrote while it did is a count of at least one.
+      expect(Number(await h.host.files.readFile(`${rootfs}/hb`))).toBeGreaterThanOrEqual(1);
+      await h.host.hypervisor.undefine(name);
+      await release();
+    });
+
     it("drains what the init writes to /dev/console from the domain's console", async () => {
       const h = harness();
       const init: InitSpec = {

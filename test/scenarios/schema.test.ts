@@ -92,6 +92,36 @@ describe('scenario validation', () => {
       ),
       'steps[2].expect.domain_xpath.web["count(//a)"]: expected a string, number, boolean or a list of strings',
     ],
+    [
+      'a relative heartbeat path',
+      variant('init: { then: run }', 'init: { heartbeat: { path: hb, every_s: 1 }, then: run }'),
+      'volumes.vol1.disk.filesystem.init.heartbeat.path: expected an absolute path, got "hb"',
+    ],
+    [
+      'a heartbeat every 0 seconds',
+      variant('init: { then: run }', 'init: { heartbeat: { path: /hb, every_s: 0 }, then: run }'),
+      'volumes.vol1.disk.filesystem.init.heartbeat.every_s: expected',
+    ],
+    [
+      'a fill without its status file',
+      variant('init: { then: run }', 'init: { fill: { path: /fill }, then: run }'),
+      'volumes.vol1.disk.filesystem.init.fill.status_to: expected a string',
+    ],
+    [
+      'an exit status above 255',
+      variant('init: { then: run }', 'init: { then: { exit: 256 } }'),
+      'scenarios/demo.yaml:5:79: volumes.vol1.disk.filesystem.init.then.exit: expected an exit status from 0 to 255, got 256',
+    ],
+    [
+      'an exit after 0 seconds',
+      variant('init: { then: run }', 'init: { then: { exit: 1, after_s: 0 } }'),
+      'volumes.vol1.disk.filesystem.init.then.after_s: expected',
+    ],
+    [
+      'a relative environ_to',
+      variant('init: { then: run }', 'init: { environ_to: env, then: run }'),
+      'volumes.vol1.disk.filesystem.init.environ_to: expected an absolute path, got "env"',
+    ],
   ])('reports %s with the file, path and what was expected', (_what, text, message) => {
     expect(() => parseScenarioText(text, 'scenarios/demo.yaml')).toThrow(message);
   });
@@ -109,6 +139,18 @@ describe('scenario validation', () => {
       variant('type: ext4', 'type: etx4'),
       'volumes.vol1.disk.filesystem.type',
       'ext4',
+    ],
+    [
+      'a mistyped init key',
+      variant('init: { then: run }', 'init: { enviro_to: /env, then: run }'),
+      'volumes.vol1.disk.filesystem.init.enviro_to',
+      'environ_to',
+    ],
+    [
+      'a mistyped key of then',
+      variant('init: { then: run }', 'init: { then: { exit: 1, after: 2 } }'),
+      'volumes.vol1.disk.filesystem.init.then.after',
+      'after_s',
     ],
   ])('suggests the nearest key or value for %s', (_what, text, path, suggestion) => {
     expect(() => parseScenarioText(text, 'demo.yaml')).toThrow(
