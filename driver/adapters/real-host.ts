@@ -17,7 +17,7 @@ export interface RealHostOptions {
   connectionUri?: string;
   /** Directory of cached images, `<imagesDir>/<imageId>`. */
   imagesDir: string;
-  /** Runs commands; default execa. Tests pass a scripted runner. */
+  /** Runs commands; default node:child_process (ProcessCommandRunner). Tests pass a scripted runner. */
   runner?: CommandRunner;
   /** Reads /proc, /sys and devices; default node:fs. */
   systemFiles?: SystemFiles;
