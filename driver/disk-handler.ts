@@ -254,7 +254,7 @@ export class LxcDiskHandler {
 
   /** Refuses a source some loop or nbd device already serves or that is mounted somewhere. */
   private async refuseInUse(source: string, what: string): Promise<void> {
-    const loop = (await this.host.blockDevices.listLoops()).find((l) => l.backingFile === source);
+    const [loop] = await this.host.blockDevices.loopsOver(source);
     const nbd = (await this.host.nbd.list()).find((n) => n.file === source);
     const mount = (await this.host.mounts.list()).find((m) => m.source === source);
     const user = loop

@@ -271,6 +271,7 @@ export function journalledHost(
           (t) => t.kind === 'loop' && t.device === device,
         ),
       listLoops: () => blockDevices.listLoops(),
+      loopsOver: (backingFile) => blockDevices.loopsOver(backingFile),
       loopDevice: (device) => blockDevices.loopDevice(device),
       read: (path, offset, length) => blockDevices.read(path, offset, length),
       geometry: (path) => blockDevices.geometry(path),

@@ -39,6 +39,8 @@ export type TranscriptStep =
       spawn?: 'missing' | 'timeout' | 'other';
     }
   | { op: 'readText'; path: string; text?: string; error?: RecordedFsError }
+  /** `texts[i]` null: `paths[i]` did not exist; `error`: the whole call failed. */
+  | { op: 'readAttributes'; paths: string[]; texts?: (string | null)[]; error?: RecordedFsError }
   | {
       op: 'readBytes';
       path: string;
@@ -142,6 +144,16 @@ export class ScriptedHost implements CommandRunner, SystemFiles {
     const step = this.next('readText', path, (s) => s.path === path);
     if (step.error) rethrowFs('read', path, step.error);
     return step.text ?? '';
+  }
+
+  async readAttributes(paths: readonly string[]): Promise<(string | null)[]> {
+    const step = this.next(
+      'readAttributes',
+      paths,
+      (s) => JSON.stringify(s.paths) === JSON.stringify(paths),
+    );
+    if (step.error) rethrowFs('read', paths.join(', '), step.error);
+    return step.texts ?? paths.map(() => null);
   }
 
   async readBytes(path: string, offset: number, length: number): Promise<Uint8Array> {
@@ -262,6 +274,17 @@ export class RecordingHost implements CommandRunner, SystemFiles {
       return text;
     } catch (error) {
       this.steps.push({ op: 'readText', path, error: recordFsError(error) });
+      throw error;
+    }
+  }
+
+  async readAttributes(paths: readonly string[]): Promise<(string | null)[]> {
+    try {
+      const texts = await this.files.readAttributes(paths);
+      this.steps.push({ op: 'readAttributes', paths: [...paths], texts });
+      return texts;
+    } catch (error) {
+      this.steps.push({ op: 'readAttributes', paths: [...paths], error: recordFsError(error) });
       throw error;
     }
   }

@@ -148,7 +148,13 @@ function isIdentity(value: unknown): boolean {
 }
 
 function isHostList(op: string): boolean {
-  return ['blockDevices.listLoops', 'nbd.list', 'mounts.list', 'hypervisor.list'].includes(op);
+  return [
+    'blockDevices.listLoops',
+    'blockDevices.loopsOver',
+    'nbd.list',
+    'mounts.list',
+    'hypervisor.list',
+  ].includes(op);
 }
 
 /** Drops entries of host-wide lists that belong to someone else on a shared real host. */
@@ -164,6 +170,7 @@ function keepOurs(
   return result.filter((item: Record<string, unknown>) => {
     switch (op) {
       case 'blockDevices.listLoops':
+      case 'blockDevices.loopsOver':
         return ours(item['backingFile']);
       case 'nbd.list':
         return ours(item['file']);

@@ -32,6 +32,7 @@ export const TRANSCRIPT_SCENARIOS: Record<string, TranscriptScenario> = {
       host.blockDevices.read(device, 1080, 2),
     );
     await outcome(out, 'list', () => host.blockDevices.listLoops());
+    await outcome(out, 'loops over the disk', () => host.blockDevices.loopsOver(disk));
     await outcome(out, 'detach', () => host.blockDevices.detachLoop(device));
     await outcome(out, 'detach again', () => host.blockDevices.detachLoop(device));
     await outcome(out, 'attach a missing file', () =>

@@ -86,6 +86,14 @@ export class SimulatedBlockDevices implements BlockDevices {
     return this.state.loops.filter((l): l is SimLoop => l !== undefined).map(toLoopDevice);
   }
 
+  async loopsOver(backingFile: string): Promise<LoopDevice[]> {
+    // The kernel's spelling, compared exactly: the canonical path at attach, or
+    // `PATH (deleted)` once unlinked; no resolution of the caller's path.
+    return this.state.loops
+      .filter((l): l is SimLoop => l !== undefined && l.backingFile === backingFile)
+      .map(toLoopDevice);
+  }
+
   async loopDevice(device: string): Promise<LoopDevice | null> {
     const loop = this.state.loopAt(device);
     return loop ? toLoopDevice(loop) : null;

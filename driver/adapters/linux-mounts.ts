@@ -43,6 +43,17 @@ export class LinuxMounts implements Mounts {
   }
 
   async list(): Promise<MountEntry[]> {
-    return parseMountinfo(await this.files.readText(SELF_MOUNTINFO)).map(toMountEntry);
+    // procfs makes the table on read, in memory: read as a kernel attribute (no thread pool).
+    const [text] = await this.files.readAttributes([SELF_MOUNTINFO]);
+    if (text == null) {
+      throw new DriverError(
+        'NotFound',
+        `Failed to read the mount table: ${SELF_MOUNTINFO} is missing`,
+        {
+          hint: 'Mount /proc.',
+        },
+      );
+    }
+    return parseMountinfo(text).map(toMountEntry);
   }
 }

@@ -22,6 +22,16 @@ const classify = classifyBy(LOSETUP_ERRORS);
 const SYS_BLOCK = '/sys/block';
 const LOOP_NAME = /^loop\d+$/;
 
+/** The sysfs attributes of an attached loop device (under /sys/block/loopN), in read order. */
+const LOOP_ATTRIBUTES = [
+  ['backingFile', 'loop/backing_file'],
+  ['offset', 'loop/offset'],
+  ['sizeLimit', 'loop/sizelimit'],
+  ['autoclear', 'loop/autoclear'],
+  ['readOnly', 'ro'],
+  ['sectorSize', 'queue/logical_block_size'],
+] as const;
+
 /** Tuning of the losetup adapter. */
 export interface LosetupOptions {
   /** Attempts when losetup loses the race for the free device it found (EBUSY); default 4. */
@@ -91,43 +101,61 @@ export class LosetupBlockDevices implements BlockDevices {
   }
 
   async listLoops(): Promise<LoopDevice[]> {
-    // /sys/block lists every loop device the kernel has, attached or not; the attached ones
-    // have a loop/ directory. Read one at a time: replayed transcripts keep their order.
-    const loops: LoopDevice[] = [];
-    const names = (await this.files.readDir(SYS_BLOCK)).filter((name) => LOOP_NAME.test(name));
-    names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
-    for (const name of names) {
-      const loop = await this.loopDevice(`/dev/${name}`);
-      if (loop) loops.push(loop);
-    }
-    return loops;
+    return this.scan(() => true);
+  }
+
+  async loopsOver(backingFile: string): Promise<LoopDevice[]> {
+    return this.scan((file) => file === backingFile);
   }
 
   async loopDevice(device: string): Promise<LoopDevice | null> {
     const name = /^\/dev\/(loop\d+)$/.exec(device)?.[1];
     if (name === undefined) return null;
-    // The same attributes losetup --list reads, straight from the kernel: no process, and one
-    // device only, however many loop devices the host has.
-    const dir = `${SYS_BLOCK}/${name}`;
-    const read = async (path: string): Promise<string | null> =>
-      this.files.readText(`${dir}/${path}`).then(
-        (text) => text.replace(/\n$/, ''),
-        (error: unknown) => {
-          if (hasCode(error, 'NotFound')) return null;
-          throw error;
-        },
-      );
-    const backingFile = await read('loop/backing_file');
-    if (backingFile === null) return null;
-    const fields = {
-      offset: await read('loop/offset'),
-      sizeLimit: await read('loop/sizelimit'),
-      autoclear: await read('loop/autoclear'),
-      readOnly: await read('ro'),
-      sectorSize: await read('queue/logical_block_size'),
-    };
-    if (Object.values(fields).some((value) => value === null)) return null; // Detached meanwhile.
-    return parseLoopSysfs(device, backingFile, fields as Record<keyof typeof fields, string>);
+    return (await this.describe([name]))[0] ?? null;
+  }
+
+  /**
+   * The attached loop devices whose backing file `wanted` accepts. /sys/block lists every loop
+   * device the kernel has, attached or not; the attached ones have loop/backing_file. One read
+   * of the directory and one batch of backing files, then the other attributes of the chosen
+   * devices only: what losetup --list reads, without a process, and without reading the
+   * attributes of devices nobody asked about.
+   */
+  private async scan(wanted: (backingFile: string) => boolean): Promise<LoopDevice[]> {
+    const names = (await this.files.readDir(SYS_BLOCK)).filter((name) => LOOP_NAME.test(name));
+    names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+    const files = await this.files.readAttributes(
+      names.map((name) => `${SYS_BLOCK}/${name}/loop/backing_file`),
+    );
+    const chosen = names.filter((_, i) => {
+      const file = files[i];
+      return file != null && wanted(file.replace(/\n$/, ''));
+    });
+    return (await this.describe(chosen)).filter((loop): loop is LoopDevice => loop !== null);
+  }
+
+  /** The devices `/dev/<name>` as the kernel reports them now; null for one not attached. */
+  private async describe(names: readonly string[]): Promise<(LoopDevice | null)[]> {
+    if (names.length === 0) return [];
+    const attributes = LOOP_ATTRIBUTES.map(([, path]) => path);
+    const texts = await this.files.readAttributes(
+      names.flatMap((name) => attributes.map((path) => `${SYS_BLOCK}/${name}/${path}`)),
+    );
+    return names.map((name, i) => {
+      const values = texts
+        .slice(i * attributes.length, (i + 1) * attributes.length)
+        .map((text) => text?.replace(/\n$/, '') ?? null);
+      // A missing attribute: not attached, or detached while it was read.
+      if (values.some((value) => value === null)) return null;
+      const [backingFile, offset, sizeLimit, autoclear, readOnly, sectorSize] = values as string[];
+      return parseLoopSysfs(`/dev/${name}`, backingFile as string, {
+        offset: offset as string,
+        sizeLimit: sizeLimit as string,
+        autoclear: autoclear as string,
+        readOnly: readOnly as string,
+        sectorSize: sectorSize as string,
+      });
+    });
   }
 
   async read(path: string, offset: number, length: number): Promise<Uint8Array> {
@@ -148,12 +176,15 @@ export class LosetupBlockDevices implements BlockDevices {
       // What blockdev asks the kernel, from sysfs: size in 512-byte units whatever the sector
       // size, and the queue's logical block size (a partition's queue is its disk's).
       const dir = `/sys/dev/block/${info.rdev.major}:${info.rdev.minor}`;
-      const sectors = await this.files.readText(`${dir}/size`).catch(() => null);
-      const logical = await this.files
-        .readText(`${dir}/queue/logical_block_size`)
-        .catch(() => this.files.readText(`${dir}/../queue/logical_block_size`))
-        .catch(() => null);
-      if (sectors !== null && logical !== null) {
+      const [sectors, own, disk] = await this.files
+        .readAttributes([
+          `${dir}/size`,
+          `${dir}/queue/logical_block_size`,
+          `${dir}/../queue/logical_block_size`,
+        ])
+        .catch(() => [null, null, null]);
+      const logical = own ?? disk ?? null;
+      if (sectors != null && logical !== null) {
         return parseSysfsGeometry(path, sectors, logical);
       }
     }

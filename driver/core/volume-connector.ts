@@ -105,7 +105,8 @@ export class PortVolumeConnector implements VolumeConnector {
     if (identity === null) {
       throw new DriverError('NotFound', `Failed to connect volume: ${path} does not exist`);
     }
-    const serving = (await this.blockDevices.listLoops()).find((l) => l.backingFile === backing);
+    // One question, whatever the number of loop devices on the host.
+    const [serving] = await this.blockDevices.loopsOver(backing);
     if (serving) {
       throw new DriverError(
         'AlreadyExists',

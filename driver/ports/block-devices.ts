@@ -56,6 +56,18 @@ export interface BlockDevices {
   listLoops(): Promise<LoopDevice[]>;
 
   /**
+   * The attached loop devices whose backing file is `backingFile`, ordered by device number;
+   * [] when none. Compared with the path the kernel records, exactly: the absolute path of the
+   * file it opened (symlinks resolved at attach), so pass a canonical path; a file unlinked
+   * since shows as `PATH (deleted)` and matches only that spelling. A snapshot: a device
+   * attached or detached meanwhile may or may not be in it. One question, whatever the number
+   * of loop devices: use it, not listLoops, to ask whether something already serves a file
+   * (its cost must not grow with the other devices' attributes). Reads only; safe to repeat;
+   * fails only when the kernel's table cannot be read.
+   */
+  loopsOver(backingFile: string): Promise<LoopDevice[]>;
+
+  /**
    * The loop device `device` (`/dev/loopN`) as the kernel reports it now, or null when it is not
    * attached (or does not exist). Reads that one device only, so its cost does not grow with
    * the loop devices on the host: use it, not listLoops, to prove a known device is still ours.

@@ -24,15 +24,34 @@ function captured(name: string, pick: (step: TranscriptStep) => boolean): Transc
   return step;
 }
 
-const mountinfoWithSpace = captured(
+/** Every file text a transcript captured, from single reads and batches of attributes. */
+function capturedTexts(name: string): { path: string; text: string }[] {
+  return loadTranscript(name).steps.flatMap((s) =>
+    s.op === 'readText' && s.text !== undefined
+      ? [{ path: s.path, text: s.text }]
+      : s.op === 'readAttributes'
+        ? s.paths.flatMap((path, i) => {
+            const text = s.texts?.[i];
+            return typeof text === 'string' ? [{ path, text }] : [];
+          })
+        : [],
+  );
+}
+
+function capturedText(name: string, pick: (file: { path: string; text: string }) => boolean) {
+  const file = capturedTexts(name).find(pick);
+  if (!file) throw new Error(`no such file read in ${name}`);
+  return file.text;
+}
+
+const mountinfoWithSpace = capturedText(
   'mounts',
-  (s) => s.op === 'readText' && s.path === '/proc/self/mountinfo' && /a\\040b/.test(s.text ?? ''),
+  (f) => f.path === '/proc/self/mountinfo' && /a\\040b/.test(f.text),
 );
 
 describe('parseMountinfo', () => {
   it('parses the captured host table and decodes the space in a mount point', () => {
-    const text = mountinfoWithSpace.op === 'readText' ? (mountinfoWithSpace.text ?? '') : '';
-    const entries = parseMountinfo(text);
+    const entries = parseMountinfo(mountinfoWithSpace);
     expect(entries.length).toBeGreaterThan(5);
     expect(entries.find((e) => e.target.endsWith('/a b'))).toMatchObject({
       source: expect.stringMatching(/^\/dev\/loop\d+$/),
@@ -107,12 +126,9 @@ describe('losetup output', () => {
   });
 
   it('reads a loop device from the sysfs attributes captured on the real host', () => {
-    const text = (path: RegExp) => {
-      const step = captured('losetup', (s) => s.op === 'readText' && path.test(s.path));
-      return step.op === 'readText' ? (step.text ?? '') : '';
-    };
-    const offsets = loadTranscript('losetup').steps.filter(
-      (s) => s.op === 'readText' && /\/loop\/offset$/.test(s.path) && s.text === '1048576\n',
+    const text = (path: RegExp) => capturedText('losetup', (f) => path.test(f.path));
+    const offsets = capturedTexts('losetup').filter(
+      (f) => /\/loop\/offset$/.test(f.path) && f.text === '1048576\n',
     );
     expect(offsets.length).toBeGreaterThan(0);
     expect(

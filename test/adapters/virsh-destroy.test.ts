@@ -26,6 +26,7 @@ function fakeHost(proc: Record<string, string>, virshDestroy: Partial<CommandRes
       if (path in files) return files[path] as string;
       throw notFound(path);
     },
+    readAttributes: async (paths) => paths.map((path) => files[path] ?? null),
     readBytes: async (path) => {
       throw notFound(path);
     },

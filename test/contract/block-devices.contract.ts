@@ -60,6 +60,32 @@ export function describeBlockDevicesContract(makeHarness: HarnessFactory): void 
       expect(await h.host.blockDevices.loopDevice('/dev/loop0/../../etc')).toBeNull();
     });
 
+    it('finds the loop devices over one backing file, by the kernel spelling, as listLoops shows them', async () => {
+      const h = harness();
+      const disk = await h.makeDiskFile(partitionedDisk(), 'over');
+      const other = await h.makeDiskFile(BLANK_DISK, 'over-other');
+      const whole = await h.host.blockDevices.attachLoop(disk);
+      const elsewhere = await h.host.blockDevices.attachLoop(other);
+      const part = await h.host.blockDevices.attachLoop(disk, {
+        offset: P1.start * 512,
+        sizeLimit: P1.size * 512,
+      });
+      const listed = await h.host.blockDevices.listLoops();
+      expect(await h.host.blockDevices.loopsOver(disk)).toEqual(
+        listed.filter((l) => l.device === whole.device || l.device === part.device),
+      );
+      expect(await h.host.blockDevices.loopsOver(other)).toEqual([elsewhere]);
+      // The path the kernel recorded, compared as is: a link to the file is not its spelling.
+      expect(await h.host.blockDevices.loopsOver(await h.makeSymlink(disk, 'over-link'))).toEqual(
+        [],
+      );
+      await h.host.blockDevices.detachLoop(whole.device);
+      expect(await h.host.blockDevices.loopsOver(disk)).toEqual([part]);
+      await h.host.blockDevices.detachLoop(part.device);
+      await h.host.blockDevices.detachLoop(elsewhere.device);
+      expect(await h.host.blockDevices.loopsOver(disk)).toEqual([]);
+    });
+
     it('attaches to the lowest free device', async () => {
       const h = harness();
       const disk = await h.makeDiskFile(BLANK_DISK);

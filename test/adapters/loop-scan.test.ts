@@ -1,0 +1,104 @@
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LosetupBlockDevices } from '../../driver/adapters/losetup-block-devices.js';
+import { NodeSystemFiles } from '../../driver/adapters/system-files.js';
+import { ScriptedHost, type TranscriptStep } from '../../harness/scripted-runner.js';
+import { FakeClock } from '../../simulator/fake-clock.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'nova-lxc-attrs-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('NodeSystemFiles.readAttributes', () => {
+  it('reads every file in the order asked, null for the missing ones', async () => {
+    await writeFile(join(dir, 'a'), '1\n');
+    await writeFile(join(dir, 'b'), '/var/lib/x.img\n');
+    const texts = await new NodeSystemFiles().readAttributes([
+      join(dir, 'b'),
+      join(dir, 'missing'),
+      join(dir, 'no/such/dir'),
+      join(dir, 'a'),
+    ]);
+    expect(texts).toEqual(['/var/lib/x.img\n', null, null, '1\n']);
+  });
+
+  it('rejects a failure other than absence, naming the path (never read as "not there")', async () => {
+    await mkdir(join(dir, 'sub'));
+    await expect(new NodeSystemFiles().readAttributes([join(dir, 'sub')])).rejects.toMatchObject({
+      code: 'InvalidInput',
+      message: expect.stringContaining(join(dir, 'sub')),
+    });
+  });
+});
+
+/** A /sys/block with loop0..loop3: loop1 serves the volume, loop3 another file, 0 and 2 free. */
+function sysBlock(): TranscriptStep[] {
+  const names = ['loop0', 'loop1', 'loop2', 'loop3', 'vda'];
+  const attrs = (n: string) =>
+    [
+      'loop/backing_file',
+      'loop/offset',
+      'loop/sizelimit',
+      'loop/autoclear',
+      'ro',
+      'queue/logical_block_size',
+    ].map((a) => `/sys/block/${n}/${a}`);
+  return [
+    { op: 'readDir', path: '/sys/block', names },
+    {
+      op: 'readAttributes',
+      // Numeric order of the loop devices only; vda is no loop device.
+      paths: ['loop0', 'loop1', 'loop2', 'loop3'].map((n) => `/sys/block/${n}/loop/backing_file`),
+      texts: [null, '/vols/v1.img\n', null, '/vols/other.img\n'],
+    },
+    {
+      op: 'readAttributes',
+      paths: attrs('loop1'),
+      texts: ['/vols/v1.img\n', '0\n', '0\n', '0\n', '0\n', '512\n'],
+    },
+  ];
+}
+
+describe('LosetupBlockDevices scans', () => {
+  const devices = (steps: TranscriptStep[]) => {
+    const host = new ScriptedHost({ name: 'scan', steps });
+    return { host, devices: new LosetupBlockDevices(host, host, new FakeClock()) };
+  };
+
+  it('loopsOver reads every backing file in one batch and the attributes of the matches only', async () => {
+    const { host, devices: d } = devices(sysBlock());
+    expect(await d.loopsOver('/vols/v1.img')).toEqual([
+      {
+        device: '/dev/loop1',
+        backingFile: '/vols/v1.img',
+        offset: 0,
+        sizeLimit: 0,
+        readOnly: false,
+        sectorSize: 512,
+        autoclear: false,
+      },
+    ]);
+    host.assertDone();
+  });
+
+  it('loopsOver matches the kernel spelling exactly and asks nothing more when none match', async () => {
+    const { host, devices: d } = devices(sysBlock().slice(0, 2));
+    expect(await d.loopsOver('/vols/v1')).toEqual([]);
+    host.assertDone();
+  });
+
+  it('drops a device detached between the two batches', async () => {
+    const steps = sysBlock();
+    const last = steps[2] as Extract<TranscriptStep, { op: 'readAttributes' }>;
+    last.texts = [null, null, null, null, '0\n', '512\n'];
+    const { host, devices: d } = devices(steps);
+    expect(await d.loopsOver('/vols/v1.img')).toEqual([]);
+    host.assertDone();
+  });
+});
