@@ -1,25 +1,21 @@
 import { spawn as spawnProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LxcDriver, type Host } from '../../driver/index.js';
 import { BACKEND, makeHarness } from '../../harness/backend.js';
-import type { BackendHarness } from '../../harness/harness.js';
 import { makeInstance, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
 import { createSimHarness } from '../../harness/sim-harness.js';
-import { dumpOnFailure } from '../helpers/dump-on-failure.js';
+import { useDriverSuite } from '../helpers/driver-suite.js';
 
 /** Concurrent instances: many on the simulator, as many as a small real host bears. */
 const INSTANCES = BACKEND === 'sim' ? 50 : 8;
 
-let harness: BackendHarness;
-let host: Host;
+const suite = useDriverSuite({ imagesType: 'raw' }, () =>
+  BACKEND === 'sim' ? createSimHarness({ loopDevices: 256 }) : makeHarness(),
+);
 let stopCompetitor: (() => Promise<void>) | undefined;
-
-dumpOnFailure(() => host);
 
 afterEach(async () => {
   await stopCompetitor?.();
   stopCompetitor = undefined;
-  await harness.cleanup();
 });
 
 /**
@@ -27,7 +23,7 @@ afterEach(async () => {
  * so the driver's `losetup --find` keeps racing it for free devices. Returns its file.
  */
 async function startCompetitor(): Promise<string> {
-  const file = await harness.makeDiskFile({ size: '4M', table: 'none' }, 'competitor');
+  const file = await suite.harness.makeDiskFile({ size: '4M', table: 'none' }, 'competitor');
   if (BACKEND === 'real') {
     const child = spawnProcess(
       'bash',
@@ -46,8 +42,9 @@ async function startCompetitor(): Promise<string> {
       child.kill('SIGTERM');
       await exited;
       // It may have died between attach and detach: its device is its own to release here.
-      for (const loop of await harness.bare.blockDevices.listLoops()) {
-        if (loop.backingFile === file) await harness.bare.blockDevices.detachLoop(loop.device);
+      for (const loop of await suite.harness.bare.blockDevices.listLoops()) {
+        if (loop.backingFile === file)
+          await suite.harness.bare.blockDevices.detachLoop(loop.device);
       }
     };
     return file;
@@ -55,9 +52,11 @@ async function startCompetitor(): Promise<string> {
   let running = true;
   const loop = (async () => {
     while (running) {
-      const attached = await harness.bare.blockDevices.attachLoop(file).catch(() => undefined);
-      await host.clock.sleep(0);
-      if (attached) await harness.bare.blockDevices.detachLoop(attached.device);
+      const attached = await suite.harness.bare.blockDevices
+        .attachLoop(file)
+        .catch(() => undefined);
+      await suite.host.clock.sleep(0);
+      if (attached) await suite.harness.bare.blockDevices.detachLoop(attached.device);
       await new Promise((resolve) => setImmediate(resolve));
     }
   })();
@@ -70,14 +69,11 @@ async function startCompetitor(): Promise<string> {
 
 describe(`concurrency on the ${BACKEND} backend`, () => {
   it(`spawns and destroys ${INSTANCES} instances at once, each on its own devices, leaving nothing`, async () => {
-    harness =
-      BACKEND === 'sim' ? await createSimHarness({ loopDevices: 256 }) : await makeHarness();
-    host = harness.host;
     const competitor = await startCompetitor();
-    const driver = new LxcDriver(host, { instancesPath: harness.instancesPath, imagesType: 'raw' });
+    const driver = suite.driver();
     const volumes = await Promise.all(
       Array.from({ length: INSTANCES }, (_, i) =>
-        harness.makeDiskFile(twoPartitionDisk(i % 2 === 0 ? 'gpt' : 'mbr'), `volume-${i}`),
+        suite.harness.makeDiskFile(twoPartitionDisk(i % 2 === 0 ? 'gpt' : 'mbr'), `volume-${i}`),
       ),
     );
     const instances = volumes.map(() => makeInstance({ image_ref: null }));
@@ -90,8 +86,8 @@ describe(`concurrency on the ${BACKEND} backend`, () => {
       instances.map(async (instance, i) => {
         await driver.spawn({}, instance, {}, [], null, null, null, bdis[i]);
         // Its root is a loop device over partition 1 of its own volume's loop device.
-        const root = await host.hypervisor.containerRoot(String(instance['name']));
-        const loops = await harness.bare.blockDevices.listLoops();
+        const root = await suite.host.hypervisor.containerRoot(String(instance['name']));
+        const loops = await suite.harness.bare.blockDevices.listLoops();
         const rootLoop = loops.find((l) => l.device === root.source);
         const volumeLoop = loops.find((l) => l.device === rootLoop?.backingFile);
         expect(volumeLoop?.backingFile).toBe(volumes[i]);
@@ -113,7 +109,7 @@ describe(`concurrency on the ${BACKEND} backend`, () => {
     );
     await stopCompetitor?.();
     stopCompetitor = undefined;
-    const left = await harness.bare.blockDevices.listLoops();
+    const left = await suite.harness.bare.blockDevices.listLoops();
     expect(
       left.filter((l) => volumes.includes(l.backingFile) || l.backingFile === competitor),
     ).toEqual([]);

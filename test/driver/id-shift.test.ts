@@ -1,40 +1,24 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LxcDriver } from '../../driver/index.js';
-import type { Host } from '../../driver/index.js';
-import { makeHarness } from '../../harness/backend.js';
-import type { BackendHarness } from '../../harness/harness.js';
+import { describe, expect, it } from 'vitest';
 import { makeInstance, volumeBdi } from '../../harness/instances.js';
-import { dumpOnFailure } from '../helpers/dump-on-failure.js';
+import { useDriverSuite } from '../helpers/driver-suite.js';
 
-let harness: BackendHarness;
-let host: Host;
-
-dumpOnFailure(() => host);
-
-beforeEach(async () => {
-  harness = await makeHarness();
-  host = harness.host;
-});
-
-afterEach(async () => {
-  await harness.cleanup();
-});
+const suite = useDriverSuite();
 
 const MAPS = { uidMaps: ['0:100000:65536'], gidMaps: ['0:100000:65536'] };
 const FILES = ['/', '/bin/su', '/usr/bin/wall', '/etc/shadow', '/marker'] as const;
 
 /** Owners and modes of FILES on the volume, read through a loop device and a mount. */
 async function ownersOn(volume: string): Promise<Record<string, unknown>> {
-  const loop = await host.blockDevices.attachLoop(volume);
-  const dir = await harness.makeDir('inspect');
-  await host.mounts.mount(loop.device, dir, { fstype: 'ext4' });
+  const loop = await suite.host.blockDevices.attachLoop(volume);
+  const dir = await suite.harness.makeDir('inspect');
+  await suite.host.mounts.mount(loop.device, dir, { fstype: 'ext4' });
   try {
     const out: Record<string, unknown> = {};
-    for (const file of FILES) out[file] = await host.files.owner(`${dir}${file}`);
+    for (const file of FILES) out[file] = await suite.host.files.owner(`${dir}${file}`);
     return out;
   } finally {
-    await host.mounts.unmount(dir);
-    await host.blockDevices.detachLoop(loop.device);
+    await suite.host.mounts.unmount(dir);
+    await suite.host.blockDevices.detachLoop(loop.device);
   }
 }
 
@@ -42,7 +26,7 @@ async function ownersOn(volume: string): Promise<Record<string, unknown>> {
 // → 165534 (on the real host every file ended as 65534), and /bin/su lost its setuid bit.
 describe(`id-mapped instances on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
   it('shifts a volume once over spawn, two hard reboots and a second instance, keeping modes', async () => {
-    const volume = await harness.makeDiskFile(
+    const volume = await suite.harness.makeDiskFile(
       {
         size: '64M',
         table: 'none',
@@ -58,7 +42,7 @@ describe(`id-mapped instances on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'}
       },
       'volume',
     );
-    const driver = new LxcDriver(host, { instancesPath: harness.instancesPath, ...MAPS });
+    const driver = suite.driver(MAPS);
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     await driver.spawn({}, instance, {}, [], null, null, null, bdi);

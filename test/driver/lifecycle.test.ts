@@ -2,34 +2,15 @@
  * Lifecycle safety (issue 9): input never steers the driver outside its own instance, and no
  * call touches what it did not create. Backend-neutral: runs on the simulator and the real host.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_RECORD_KEY, hasCode, isDriverError } from '../../driver/index.js';
-import type { Host } from '../../driver/index.js';
-import { dumpOnFailure } from '../helpers/dump-on-failure.js';
-import { makeHarness } from '../../harness/backend.js';
-import type { BackendHarness } from '../../harness/harness.js';
 import { makeInstance, rootFs, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
+import { useDriverSuite } from '../helpers/driver-suite.js';
 
-let harness: BackendHarness;
-let host: Host;
-
-dumpOnFailure(() => host);
-
-beforeEach(async () => {
-  harness = await makeHarness();
-  host = harness.host;
-});
-
-afterEach(async () => {
-  await harness.cleanup();
-});
-
-function driver(): LxcDriver {
-  return new LxcDriver(host, { instancesPath: harness.instancesPath, imagesType: 'raw' });
-}
+const suite = useDriverSuite({ imagesType: 'raw' });
 
 async function boot(d: LxcDriver, overrides: Record<string, unknown> = {}) {
-  const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+  const volume = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
   const instance = makeInstance({ image_ref: null, ...overrides });
   const bdi = volumeBdi(volume);
   await d.spawn({}, instance, {}, [], null, null, null, bdi);
@@ -48,14 +29,14 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 }
 
 async function state(name: unknown): Promise<string> {
-  return (await host.hypervisor.info(String(name))).state;
+  return (await suite.host.hypervisor.info(String(name))).state;
 }
 
 describe(`lifecycle safety on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
   it('refuses uuids and names that would leave the instance, and a running neighbour survives (item 1)', async () => {
-    const d = driver();
+    const d = suite.driver();
     const neighbour = await boot(d);
-    const neighbourDir = `${harness.instancesPath}/${String(neighbour.instance['uuid'])}`;
+    const neighbourDir = `${suite.harness.instancesPath}/${String(neighbour.instance['uuid'])}`;
     for (const uuid of ['..', '.', '/', '../instances', 'a/b', '../escape', 'x\0y', '']) {
       const bad = makeInstance({ image_ref: null, uuid });
       for (const call of [
@@ -73,29 +54,29 @@ describe(`lifecycle safety on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
       const error = await failure(d.spawn({}, makeInstance({ image_ref: null, name }), {}));
       expect(error).toMatchObject({ code: 'InvalidInput', details: { field: 'instance.name' } });
     }
-    expect(await host.files.exists(neighbourDir)).toBe(true);
+    expect(await suite.host.files.exists(neighbourDir)).toBe(true);
     expect(await state(neighbour.instance['name'])).toBe('running');
     await d.destroy({}, neighbour.instance, null, neighbour.bdi);
   });
 
   it('refuses to spawn an instance that already runs, changing nothing (item 2)', async () => {
-    const d = driver();
+    const d = suite.driver();
     const { instance, bdi } = await boot(d);
     const record = metadata(instance)[ROOTFS_RECORD_KEY];
-    const loops = await host.blockDevices.listLoops();
+    const loops = await suite.host.blockDevices.listLoops();
     const error = await failure(d.spawn({}, instance, {}, [], null, null, null, bdi));
     expect(error).toMatchObject({ code: 'AlreadyExists' });
     expect(await state(instance['name'])).toBe('running');
     expect(metadata(instance)[ROOTFS_RECORD_KEY]).toBe(record);
-    expect(await host.blockDevices.listLoops()).toEqual(loops);
+    expect(await suite.host.blockDevices.listLoops()).toEqual(loops);
     await d.destroy({}, instance, null, bdi);
-    expect(await host.blockDevices.listLoops()).toEqual([]);
+    expect(await suite.host.blockDevices.listLoops()).toEqual([]);
   });
 
   it("never touches another instance's domain that has the same name (item 2)", async () => {
-    const d = driver();
+    const d = suite.driver();
     const first = await boot(d);
-    const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+    const volume = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
     const clash = makeInstance({ image_ref: null, name: first.instance['name'] });
     const error = await failure(d.spawn({}, clash, {}, [], null, null, null, volumeBdi(volume)));
     expect(error).toMatchObject({ code: 'AlreadyExists' });
@@ -103,17 +84,19 @@ describe(`lifecycle safety on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
     // Destroying the other instance by that name leaves the domain alone too.
     await d.destroy({}, clash, null, volumeBdi(volume));
     expect(await state(first.instance['name'])).toBe('running');
-    expect(await host.hypervisor.info(String(first.instance['name']))).toMatchObject({
+    expect(await suite.host.hypervisor.info(String(first.instance['name']))).toMatchObject({
       uuid: first.instance['uuid'],
     });
-    expect((await host.blockDevices.listLoops()).map((l) => l.backingFile)).not.toContain(volume);
+    expect((await suite.host.blockDevices.listLoops()).map((l) => l.backingFile)).not.toContain(
+      volume,
+    );
     await d.destroy({}, first.instance, null, first.bdi);
   });
 
   it('refuses a second instance on a volume a running instance uses, and never detaches its device (item 7)', async () => {
-    const d = driver();
+    const d = suite.driver();
     const first = await boot(d);
-    const loops = await host.blockDevices.listLoops();
+    const loops = await suite.host.blockDevices.listLoops();
     const firstDevice = loops.find((l) => l.backingFile === first.volume)!.device;
     const second = makeInstance({ image_ref: null });
     // A connection_info that even names the first instance's device.
@@ -124,26 +107,26 @@ describe(`lifecycle safety on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
     const error = await failure(d.spawn({}, second, {}, [], null, null, null, bdi));
     expect(error).toMatchObject({ code: 'AlreadyExists' });
     await d.destroy({}, second, null, bdi);
-    expect(await host.blockDevices.listLoops()).toEqual(loops);
+    expect(await suite.host.blockDevices.listLoops()).toEqual(loops);
     expect(await state(first.instance['name'])).toBe('running');
     await d.destroy({}, first.instance, null, first.bdi);
   });
 
   it('serialises a destroy started during a spawn: nothing is left (item 8)', async () => {
-    const d = driver();
-    const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+    const d = suite.driver();
+    const volume = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     const spawning = d.spawn({}, instance, {}, [], null, null, null, bdi);
     const destroying = d.destroy({}, instance, null, bdi);
     await spawning;
     await destroying;
-    expect(await host.blockDevices.listLoops()).toEqual([]);
-    expect((await host.hypervisor.list()).map((x) => x.name)).not.toContain(instance['name']);
-    expect(await host.files.exists(`${harness.instancesPath}/${String(instance['uuid'])}`)).toBe(
-      false,
-    );
-    expect(await harness.readFileOnDisk(volume, 1, '/marker')).toBe('booted');
+    expect(await suite.host.blockDevices.listLoops()).toEqual([]);
+    expect((await suite.host.hypervisor.list()).map((x) => x.name)).not.toContain(instance['name']);
+    expect(
+      await suite.host.files.exists(`${suite.harness.instancesPath}/${String(instance['uuid'])}`),
+    ).toBe(false);
+    expect(await suite.harness.readFileOnDisk(volume, 1, '/marker')).toBe('booted');
   });
 
   it.each([
@@ -157,39 +140,41 @@ describe(`lifecycle safety on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
       'UnsupportedHardware',
     ],
   ])('throws only DriverError for %s (item 9)', async (_what, bdm, imageMeta, code, novaType) => {
-    const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+    const volume = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
     const bdi = volumeBdi(volume);
     Object.assign((bdi['block_device_mapping'] as Record<string, unknown>[])[0]!, bdm);
     const instance = makeInstance({ image_ref: null });
-    const error = await failure(driver().spawn({}, instance, imageMeta, [], null, null, null, bdi));
+    const error = await failure(
+      suite.driver().spawn({}, instance, imageMeta, [], null, null, null, bdi),
+    );
     expect(isDriverError(error)).toBe(true);
     expect(error).toMatchObject({ code });
     if (novaType) expect((error as { details: object }).details).toMatchObject({ novaType });
-    expect(await host.blockDevices.listLoops()).toEqual([]);
+    expect(await suite.host.blockDevices.listLoops()).toEqual([]);
   });
 
   it('releases its loop device after the instance disk was deleted under it ("(deleted)", item 12)', async () => {
-    const image = await harness.makeDiskFile(twoPartitionDisk('gpt', rootFs('img')), 'image');
-    await harness.addImage('img-del', image, 'raw');
+    const image = await suite.harness.makeDiskFile(twoPartitionDisk('gpt', rootFs('img')), 'image');
+    await suite.harness.addImage('img-del', image, 'raw');
     const instance = makeInstance({ image_ref: 'img-del' });
-    const d = driver();
+    const d = suite.driver();
     await d.spawn({}, instance, { disk_format: 'raw' });
-    const dir = `${harness.instancesPath}/${String(instance['uuid'])}`;
+    const dir = `${suite.harness.instancesPath}/${String(instance['uuid'])}`;
     // Someone deletes the instance directory while the container runs on the disk in it.
-    await host.files.removeTree(dir);
-    expect(await host.blockDevices.listLoops()).toContainEqual(
+    await suite.host.files.removeTree(dir);
+    expect(await suite.host.blockDevices.listLoops()).toContainEqual(
       expect.objectContaining({ backingFile: `${dir}/disk (deleted)` }),
     );
     await d.destroy({}, instance);
-    expect(await host.blockDevices.listLoops()).toEqual([]);
+    expect(await suite.host.blockDevices.listLoops()).toEqual([]);
     expect(metadata(instance)[ROOTFS_RECORD_KEY]).toBeUndefined();
   });
 
   it('reports a spawn of an existing record as AlreadyExists without releasing it (item 2)', async () => {
-    const d = driver();
+    const d = suite.driver();
     const { instance, bdi } = await boot(d);
     const copy = JSON.parse(JSON.stringify(instance)) as Record<string, unknown>;
-    await host.hypervisor.destroy(String(instance['name']));
+    await suite.host.hypervisor.destroy(String(instance['name']));
     const error = await failure(d.spawn({}, copy, {}, [], null, null, null, bdi));
     expect(hasCode(error, 'AlreadyExists')).toBe(true);
     expect(metadata(copy)[ROOTFS_RECORD_KEY]).toBe(metadata(instance)[ROOTFS_RECORD_KEY]);

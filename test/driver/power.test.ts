@@ -1,63 +1,48 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LxcDriver, PowerState } from '../../driver/index.js';
-import type { Host } from '../../driver/index.js';
-import { dumpOnFailure } from '../helpers/dump-on-failure.js';
-import { makeHarness } from '../../harness/backend.js';
-import type { BackendHarness } from '../../harness/harness.js';
+import { describe, expect, it } from 'vitest';
+import { PowerState } from '../../driver/index.js';
 import { makeInstance, rootFs, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
+import { useDriverSuite } from '../helpers/driver-suite.js';
 
-let harness: BackendHarness;
-let host: Host;
-
-dumpOnFailure(() => host);
-
-beforeEach(async () => {
-  harness = await makeHarness();
-  host = harness.host;
-});
-
-afterEach(async () => {
-  await harness.cleanup();
-});
+const suite = useDriverSuite();
 
 /** Boots a GPT volume whose partition 1 holds the rootfs; returns what the test needs. */
 async function boot(options: Record<string, unknown> = {}, instanceOverrides = {}, meta = {}) {
-  const volume = await harness.makeDiskFile(
+  const volume = await suite.harness.makeDiskFile(
     twoPartitionDisk('gpt', rootFs('first', 'from-1'), rootFs('second', 'from-2')),
     'volume',
   );
   const instance = makeInstance({ image_ref: null, ...instanceOverrides });
   const bdi = volumeBdi(volume);
-  const d = new LxcDriver(host, { instancesPath: harness.instancesPath, ...options });
+  const d = suite.driver(options);
   await d.spawn({}, instance, meta, [], null, null, null, bdi);
   return { d, instance, bdi, volume, name: String(instance['name']) };
 }
 
 async function rootMounted(instance: Record<string, unknown>): Promise<boolean> {
-  const dir = `${harness.instancesPath}/${String(instance['uuid'])}/rootfs`;
-  const canonical = await host.files.realpath(harness.instancesPath);
-  const mounts = await host.mounts.list();
+  const dir = `${suite.harness.instancesPath}/${String(instance['uuid'])}/rootfs`;
+  const canonical = await suite.host.files.realpath(suite.harness.instancesPath);
+  const mounts = await suite.host.mounts.list();
   return mounts.some(
-    (m) => m.target === dir || m.target === dir.replace(harness.instancesPath, canonical),
+    (m) => m.target === dir || m.target === dir.replace(suite.harness.instancesPath, canonical),
   );
 }
 
 describe(`power operations on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
   it('powers off at once with timeout 0, keeping the definition, and powers on again', async () => {
     const { d, instance, bdi, name } = await boot();
-    const loopsRunning = (await host.blockDevices.listLoops()).length;
+    const loopsRunning = (await suite.host.blockDevices.listLoops()).length;
 
     await d.powerOff(instance, { timeoutMs: 0 });
     expect(await d.getInfo(instance)).toMatchObject({ state: PowerState.SHUTDOWN });
-    expect((await host.hypervisor.info(name)).persistent).toBe(true);
+    expect((await suite.host.hypervisor.info(name)).persistent).toBe(true);
     // The rootfs loop device is released; the volume's own loop device stays connected.
-    expect((await host.blockDevices.listLoops()).length).toBe(loopsRunning - 1);
+    expect((await suite.host.blockDevices.listLoops()).length).toBe(loopsRunning - 1);
     expect(await rootMounted(instance)).toBe(false);
 
     await d.powerOff(instance, { timeoutMs: 0 });
     await d.powerOn({}, instance, null, bdi);
     expect(await d.getInfo(instance)).toMatchObject({ state: PowerState.RUNNING });
-    expect((await host.blockDevices.listLoops()).length).toBe(loopsRunning);
+    expect((await suite.host.blockDevices.listLoops()).length).toBe(loopsRunning);
     await d.destroy({}, instance, null, bdi);
   });
 
@@ -70,21 +55,21 @@ describe(`power operations on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
 
   it('soft-reboots a guest that ignores the shutdown request back to running', async () => {
     const { d, instance, bdi, name } = await boot({ softRebootTimeoutMs: 1000 });
-    const before = await host.hypervisor.containerRoot(name);
+    const before = await suite.host.hypervisor.containerRoot(name);
     await d.reboot({}, instance, null, 'SOFT', bdi);
     expect(await d.getInfo(instance)).toMatchObject({ state: PowerState.RUNNING });
-    const after = await host.hypervisor.containerRoot(name);
+    const after = await suite.host.hypervisor.containerRoot(name);
     expect(after.fstype).toBe(before.fstype);
     await d.destroy({}, instance, null, bdi);
   });
 
   it('powers off an instance without a domain as a no-op', async () => {
-    const d = new LxcDriver(host, { instancesPath: harness.instancesPath });
+    const d = suite.driver();
     await expect(d.powerOff(makeInstance(), { timeoutMs: 1000 })).resolves.toBeUndefined();
   });
 
   it.each([
-    ['the flavor extra spec over the host option', {}, { rootPartition: '1' }, 2],
+    ['the flavor extra spec over the suite.host option', {}, { rootPartition: '1' }, 2],
     ['the image property over the flavor extra spec', { lxc_root_partition: '1' }, {}, 1],
   ])('chooses the root partition by %s', async (_what, properties, options, expected) => {
     const flavor = {
@@ -96,13 +81,15 @@ describe(`power operations on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
     };
     const { d, instance, bdi, volume } = await boot(options, { flavor }, { properties });
     await d.destroy({}, instance, null, bdi);
-    expect(await harness.readFileOnDisk(volume, expected, '/marker')).toBe(`from-${expected}`);
+    expect(await suite.harness.readFileOnDisk(volume, expected, '/marker')).toBe(
+      `from-${expected}`,
+    );
   });
 });
 
 describe(`console output on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
   it("keeps what the init wrote to its console in the instance's console.log across a reboot", async () => {
-    const volume = await harness.makeDiskFile(
+    const volume = await suite.harness.makeDiskFile(
       {
         size: '64M',
         table: 'none',
@@ -115,13 +102,13 @@ describe(`console output on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} back
     );
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
-    const d = new LxcDriver(host, { instancesPath: harness.instancesPath });
+    const d = suite.driver();
     await d.spawn({}, instance, {}, [], null, null, null, bdi);
     const once = async (expected: string) => {
       let output = '';
       for (let i = 0; i < 100 && output !== expected; i++) {
         output = await d.getConsoleOutput(instance);
-        if (output !== expected) await host.clock.sleep(50);
+        if (output !== expected) await suite.host.clock.sleep(50);
       }
       return output;
     };

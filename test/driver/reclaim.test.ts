@@ -1,50 +1,41 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Host } from '../../driver/index.js';
 import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
 import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/journal.js';
 import { reclaim, type ReclaimAction } from '../../driver/reclaim.js';
 import { runReclaim } from '../../tools/commands/reclaim.js';
-import { dumpOnFailure } from '../helpers/dump-on-failure.js';
-import { BACKEND, makeHarness } from '../../harness/backend.js';
-import type { BackendHarness } from '../../harness/harness.js';
+import { BACKEND } from '../../harness/backend.js';
 import { plainDisk, rootFs } from '../../harness/instances.js';
+import { useDriverSuite } from '../helpers/driver-suite.js';
 
-let harness: BackendHarness;
-let host: Host;
-let stateDir: string;
+const suite = useDriverSuite();
 /** Loop devices a test attached as "someone else's"; released after the leak check's view. */
 let foreign: string[];
 
-dumpOnFailure(() => host);
-
 beforeEach(async () => {
-  harness = await makeHarness();
-  host = harness.host;
-  stateDir = await harness.makeDir('state');
   foreign = [];
 });
 
 afterEach(async () => {
-  for (const device of foreign) await host.blockDevices.detachLoop(device).catch(() => undefined);
-  await harness.cleanup();
+  for (const device of foreign)
+    await suite.host.blockDevices.detachLoop(device).catch(() => undefined);
 });
 
 /** A process about to work on a fresh instance: its journal and its journalled host. */
 async function instanceProcess(uuid = randomUUID()) {
-  const root = await host.files.realpath(harness.instancesPath);
+  const root = await suite.host.files.realpath(suite.harness.instancesPath);
   const dir = `${root}/${uuid}`;
-  const writer = await InstanceJournalWriter.open(host, journalDir(stateDir), {
+  const writer = await InstanceJournalWriter.open(suite.host, journalDir(suite.stateDir), {
     uuid,
     domain: `nlt-${uuid.slice(0, 8)}`,
     instanceDir: dir,
   });
-  return { uuid, dir, writer, ports: journalledHost(host, writer) };
+  return { uuid, dir, writer, ports: journalledHost(suite.host, writer) };
 }
 
 async function foreignLoop(): Promise<string> {
-  const file = await harness.makeDiskFile({ size: '4M', table: 'none' }, 'foreign');
-  const loop = await host.blockDevices.attachLoop(file);
+  const file = await suite.harness.makeDiskFile({ size: '4M', table: 'none' }, 'foreign');
+  const loop = await suite.host.blockDevices.attachLoop(file);
   foreign.push(loop.device);
   return loop.device;
 }
@@ -53,11 +44,15 @@ const outcomes = (actions: ReclaimAction[]) =>
   actions.map((a) => `${a.outcome}: ${a.what.replace(/\/dev\/loop\d+/g, 'LOOP')}`);
 
 const reclaimHere = (dryRun = false) =>
-  reclaim(host, { instancesPath: harness.instancesPath, stateDir, dryRun });
+  reclaim(suite.host, {
+    instancesPath: suite.harness.instancesPath,
+    stateDir: suite.stateDir,
+    dryRun,
+  });
 
 describe(`reclaim on the ${BACKEND} backend`, () => {
   it('releases what a crashed spawn journalled, newest first, and only that', async () => {
-    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
     const other = await foreignLoop();
     const p = await instanceProcess();
     await p.writer.begin('spawn');
@@ -73,7 +68,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
       'would release',
       'would release',
     ]);
-    expect((await host.mounts.list()).some((m) => m.target === `${p.dir}/rootfs`)).toBe(true);
+    expect((await suite.host.mounts.list()).some((m) => m.target === `${p.dir}/rootfs`)).toBe(true);
 
     const actions = await reclaimHere();
     expect(outcomes(actions)).toEqual([
@@ -81,15 +76,17 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
       `released: rootfs loop device LOOP (backed by ${volume}, offset 0, size limit 0)`,
       `released: directory ${p.dir}`,
     ]);
-    expect((await host.blockDevices.listLoops()).map((l) => l.device)).toContain(other);
-    expect((await host.blockDevices.listLoops()).some((l) => l.backingFile === volume)).toBe(false);
-    expect(await host.files.exists(p.dir)).toBe(false);
-    expect(await host.journal.keys(journalDir(stateDir))).toEqual([]);
+    expect((await suite.host.blockDevices.listLoops()).map((l) => l.device)).toContain(other);
+    expect((await suite.host.blockDevices.listLoops()).some((l) => l.backingFile === volume)).toBe(
+      false,
+    );
+    expect(await suite.host.files.exists(p.dir)).toBe(false);
+    expect(await suite.host.journal.keys(journalDir(suite.stateDir))).toEqual([]);
     expect(await reclaimHere()).toEqual([]);
   });
 
   it('finds the device of an attach whose done mark was never written', async () => {
-    const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const volume = await suite.harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
     const other = await foreignLoop();
     const p = await instanceProcess();
     await p.writer.begin('spawn');
@@ -101,22 +98,22 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
       sizeLimit: 2097152,
     });
     // The attach happened; the process died before it could mark it done.
-    await host.blockDevices.attachLoop(volume, { offset: 1048576, sizeLimit: 2097152 });
+    await suite.host.blockDevices.attachLoop(volume, { offset: 1048576, sizeLimit: 2097152 });
     // Someone else's loop over the same file, elsewhere in it, is not a match.
-    const sameFile = await host.blockDevices.attachLoop(volume, { offset: 4194304 });
+    const sameFile = await suite.host.blockDevices.attachLoop(volume, { offset: 4194304 });
     foreign.push(sameFile.device);
 
     const actions = await reclaimHere();
     expect(actions.map((a) => a.outcome)).toEqual(['released']);
-    const left = (await host.blockDevices.listLoops()).map((l) => l.device);
+    const left = (await suite.host.blockDevices.listLoops()).map((l) => l.device);
     expect(left).toEqual(expect.arrayContaining([other, sameFile.device]));
-    expect((await host.blockDevices.listLoops()).filter((l) => l.backingFile === volume)).toEqual([
-      expect.objectContaining({ offset: 4194304 }),
-    ]);
+    expect(
+      (await suite.host.blockDevices.listLoops()).filter((l) => l.backingFile === volume),
+    ).toEqual([expect.objectContaining({ offset: 4194304 })]);
   });
 
   it('leaves a journalled device alone once it backs something else, and drops the entry', async () => {
-    const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const volume = await suite.harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
     const reused = await foreignLoop();
     const p = await instanceProcess();
     await p.writer.begin('destroy');
@@ -142,11 +139,11 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
         reason: `${reused} now backs something else`,
       }),
     ]);
-    expect((await host.blockDevices.listLoops()).map((l) => l.device)).toContain(reused);
+    expect((await suite.host.blockDevices.listLoops()).map((l) => l.device)).toContain(reused);
   });
 
   it('leaves a live instance alone: its last operation finished', async () => {
-    const volume = await harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const volume = await suite.harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
     const p = await instanceProcess();
     await p.writer.begin('spawn');
     await p.ports.files.ensureDir(p.dir);
@@ -154,13 +151,13 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     await p.writer.finish(true);
     const actions = await reclaimHere();
     expect(actions).toEqual([expect.objectContaining({ outcome: 'left alone' })]);
-    expect((await host.blockDevices.listLoops()).map((l) => l.device)).toContain(loop.device);
+    expect((await suite.host.blockDevices.listLoops()).map((l) => l.device)).toContain(loop.device);
     // The live instance's own destroy (here: by hand) is what releases it.
     await p.writer.begin('destroy');
     await p.ports.blockDevices.detachLoop(loop.device);
     await p.ports.files.removeTree(p.dir);
     await p.writer.finish(true);
-    expect(await host.journal.keys(journalDir(stateDir))).toEqual([]);
+    expect(await suite.host.journal.keys(journalDir(suite.stateDir))).toEqual([]);
   });
 
   it('stops and undefines a journalled domain only while it has the journalled uuid', async () => {
@@ -183,7 +180,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
       `released: domain ${p.writer.current.domain} (uuid ${p.uuid})`,
       `released: directory ${p.dir}`,
     ]);
-    expect((await host.hypervisor.list()).map((d) => d.name)).not.toContain(
+    expect((await suite.host.hypervisor.list()).map((d) => d.name)).not.toContain(
       p.writer.current.domain,
     );
 
@@ -192,7 +189,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     await q.writer.begin('spawn');
     await q.writer.intend({ kind: 'domain', name: q.writer.current.domain, uuid: p.uuid });
     const theirs = randomUUID();
-    await host.hypervisor.define(xml(theirs));
+    await suite.host.hypervisor.define(xml(theirs));
     try {
       const second = await reclaimHere();
       expect(second).toEqual([
@@ -201,28 +198,28 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
           reason: `domain ${q.writer.current.domain} now has uuid ${theirs}`,
         }),
       ]);
-      expect((await host.hypervisor.info(q.writer.current.domain)).uuid).toBe(theirs);
+      expect((await suite.host.hypervisor.info(q.writer.current.domain)).uuid).toBe(theirs);
     } finally {
-      await host.hypervisor.undefine(q.writer.current.domain);
+      await suite.host.hypervisor.undefine(q.writer.current.domain);
     }
   });
 
   it('releases loop devices over an instance disk that no journal or domain claims, outermost first', async () => {
-    const image = await harness.makeDiskFile(plainDisk(rootFs()), 'image');
-    await harness.addImage('reclaim-img', image, 'raw');
-    const root = await host.files.realpath(harness.instancesPath);
+    const image = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'image');
+    await suite.harness.addImage('reclaim-img', image, 'raw');
+    const root = await suite.host.files.realpath(suite.harness.instancesPath);
     const orphan = `${root}/${randomUUID()}`;
     const claimed = randomUUID();
     const kept = `${root}/${claimed}`;
     for (const dir of [orphan, kept]) {
-      await host.files.ensureDir(dir);
-      await host.images.createInstanceDisk('reclaim-img', `${dir}/disk`, 'raw');
+      await suite.host.files.ensureDir(dir);
+      await suite.host.images.createInstanceDisk('reclaim-img', `${dir}/disk`, 'raw');
     }
-    const inner = await host.blockDevices.attachLoop(`${orphan}/disk`);
-    const outer = await host.blockDevices.attachLoop(inner.device, { offset: 512 });
+    const inner = await suite.host.blockDevices.attachLoop(`${orphan}/disk`);
+    const outer = await suite.host.blockDevices.attachLoop(inner.device, { offset: 512 });
     // An instance with a domain is somebody's live instance (e.g. spawned before the journal).
     const domain = `nlt-${claimed.slice(0, 8)}`;
-    await host.hypervisor.define(
+    await suite.host.hypervisor.define(
       buildLxcDomainXml(
         lxcDomainSpecForInstance({
           name: domain,
@@ -233,11 +230,11 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
         }),
       ),
     );
-    const live = await host.blockDevices.attachLoop(`${kept}/disk`);
+    const live = await suite.host.blockDevices.attachLoop(`${kept}/disk`);
     try {
-      const run = await runReclaim(host, {
-        instancesPath: harness.instancesPath,
-        stateDir,
+      const run = await runReclaim(suite.host, {
+        instancesPath: suite.harness.instancesPath,
+        stateDir: suite.stateDir,
         dryRun: false,
       });
       expect(run.actions.map((a) => a.what)).toEqual([
@@ -246,27 +243,27 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
       ]);
       expect(run.lines.at(-1)).toBe('2 released, 0 left alone, 0 failed');
       expect(run.exitCode).toBe(0);
-      const left = (await host.blockDevices.listLoops()).map((l) => l.device);
+      const left = (await suite.host.blockDevices.listLoops()).map((l) => l.device);
       expect(left).toContain(live.device);
       expect(left).not.toContain(inner.device);
     } finally {
-      await host.blockDevices.detachLoop(live.device);
-      await host.hypervisor.undefine(domain);
-      for (const dir of [orphan, kept]) await host.files.removeTree(dir);
+      await suite.host.blockDevices.detachLoop(live.device);
+      await suite.host.hypervisor.undefine(domain);
+      for (const dir of [orphan, kept]) await suite.host.files.removeTree(dir);
     }
   });
 
   it('reports a malformed journal record and touches nothing for it', async () => {
-    await host.journal.write(journalDir(stateDir), 'bad-record', '{"version": 7}');
-    const run = await runReclaim(host, {
-      instancesPath: harness.instancesPath,
-      stateDir,
+    await suite.host.journal.write(journalDir(suite.stateDir), 'bad-record', '{"version": 7}');
+    const run = await runReclaim(suite.host, {
+      instancesPath: suite.harness.instancesPath,
+      stateDir: suite.stateDir,
       dryRun: true,
     });
     expect(run.lines).toEqual([
-      `left alone journal record ${journalDir(stateDir)}/bad-record.json [instance bad-record]: Failed to read journal record bad-record: it is malformed`,
+      `left alone journal record ${journalDir(suite.stateDir)}/bad-record.json [instance bad-record]: Failed to read journal record bad-record: it is malformed`,
       'dry run: 0 to release, 1 left alone; nothing was changed',
     ]);
-    await host.journal.remove(journalDir(stateDir), 'bad-record');
+    await suite.host.journal.remove(journalDir(suite.stateDir), 'bad-record');
   });
 });
