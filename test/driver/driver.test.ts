@@ -116,7 +116,7 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
     });
   });
 
-  it('cleans the suite.host mount namespace after start while the container keeps its root', async () => {
+  it('cleans the host mount namespace after start while the container keeps its root', async () => {
     const { d, instance, bdi } = await bootVolume(twoPartitionDisk('mbr'));
     const mounts = await suite.host.mounts.list();
     expect(mounts.filter((m) => m.target === rootfsOf(instance))).toEqual([]);
@@ -229,7 +229,7 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
       expect(await suite.harness.readFileOnDisk(volume, 2, '/marker')).toBe('from-2');
     });
 
-    it('selects the DPS root partition of the suite.host architecture', async () => {
+    it('selects the DPS root partition of the host architecture', async () => {
       const spec = twoPartitionDisk(
         'gpt',
         { type: 'ext4', label: 'esp-like', files: {} },
@@ -244,7 +244,7 @@ describe(`driver on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, ()
       expect(await suite.harness.readFileOnDisk(volume, 2, '/marker')).toBe('dps');
     });
 
-    it('lets the image property win over the suite.host option', async () => {
+    it('lets the image property win over the host option', async () => {
       const { d, instance, bdi, volume } = await bootVolume(
         layout(),
         { rootPartition: '1' },

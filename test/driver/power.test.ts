@@ -69,7 +69,7 @@ describe(`power operations on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
   });
 
   it.each([
-    ['the flavor extra spec over the suite.host option', {}, { rootPartition: '1' }, 2],
+    ['the flavor extra spec over the host option', {}, { rootPartition: '1' }, 2],
     ['the image property over the flavor extra spec', { lxc_root_partition: '1' }, {}, 1],
   ])('chooses the root partition by %s', async (_what, properties, options, expected) => {
     const flavor = {

@@ -97,3 +97,26 @@ class NovaLxcFunctionalBase(integrated_helpers._IntegratedTestBase):
         self._delete_server(server)
         self.assertNotIn(server['id'], [
             i['uuid'] for i in self.service.client.list_instances()])
+
+    def assert_running_on(self, server, partition):
+        """The server's container runs on root partition `partition`; returns the view."""
+        view = self.view(server)
+        self.assertEqual('running', view['state'], view)
+        self.assertEqual(partition, view['root']['partition'], view)
+        self.assertEqual('ext4', view['root']['fstype'], view)
+        return view
+
+    def assert_nothing_left(self, server):
+        """Deletes the server and checks the backend holds nothing of it (per backend)."""
+        self.assert_server_gone(server)
+
+    def lifecycle(self, server, partition):
+        """reboot --hard, stop, start, running on `partition` throughout; then delete."""
+        self.assert_running_on(server, partition)
+        server = self._reboot_server(server, hard=True)
+        self.assert_running_on(server, partition)
+        server = self._stop_server(server)
+        self.assertEqual('shut off', self.view(server)['state'])
+        server = self._start_server(server)
+        self.assert_running_on(server, partition)
+        self.assert_nothing_left(server)

@@ -92,25 +92,13 @@ class RealServersTest(base.NovaLxcFunctionalBase):
         self.assertEqual(set(), domains - self.domains_before)
 
     def assert_running_on(self, server, partition):
-        view = self.view(server)
-        self.assertEqual('running', view['state'], view)
-        self.assertEqual(partition, view['root']['partition'], view)
-        self.assertEqual('ext4', view['root']['fstype'], view)
+        view = super(RealServersTest, self).assert_running_on(server, partition)
         state = run(LXC + ['domstate', view['domain']['name']]).strip()
         self.assertEqual('running', state)
         return view
 
-    def lifecycle(self, server, partition):
-        self.assert_running_on(server, partition)
-        server = self._reboot_server(server, hard=True)
-        self.assert_running_on(server, partition)
-        server = self._stop_server(server)
-        self.assertEqual('shut off', self.view(server)['state'])
-        server = self._start_server(server)
-        self.assert_running_on(server, partition)
-        self._delete_server(server)
-        self.assertNotIn(server['id'],
-                         [i['uuid'] for i in self.service.client.list_instances()])
+    def assert_nothing_left(self, server):
+        self.assert_server_gone(server)
         self.assertFalse(os.path.exists(os.path.join(self.instances_path, server['id'])))
 
     def test_real_container_from_a_raw_image(self):
