@@ -32,7 +32,13 @@ import {
   type JournalItem,
   type JournalOperation,
 } from './journal.js';
-import { claimedDevices, describeAction, readJournals, releaseJournalled } from './reclaim.js';
+import {
+  claimedDevices,
+  describeAction,
+  isKernelTarget,
+  readJournals,
+  releaseJournalled,
+} from './reclaim.js';
 import { LxcDiskHandler, type RootSource } from './disk-handler.js';
 import { DriverError, hasCode, isDriverError } from './errors.js';
 import type { DomainInfo, DomainState, Host, IdMap, Logger } from './ports/index.js';
@@ -63,6 +69,14 @@ export const POWER_STATE: Record<DomainState, number> = {
 
 /** The image-property name that overrides which partition holds the root filesystem. */
 export const ROOT_PARTITION_PROPERTY = 'lxc_root_partition';
+
+/** Power states resume_state_on_host_boot leaves alone, as Nova's libvirt driver does. */
+const RESUME_LEAVES: ReadonlySet<number> = new Set([
+  PowerState.RUNNING,
+  PowerState.SUSPENDED,
+  PowerState.NOSTATE,
+  PowerState.PAUSED,
+]);
 
 /** Nova's MAX_CONSOLE_BYTES: console output is the log's last 100 KiB. */
 export const MAX_CONSOLE_BYTES = 100 * 1024;
@@ -273,7 +287,7 @@ export class LxcDriver {
       const inst = readInstance(instance);
       await this.journalled(inst, 'power-off', async (d) => {
         const dir = await d.instanceDir(inst);
-        const record = d.readRecord(inst, dir);
+        const { record } = await d.currentRecord(inst, dir);
         if (await d.ownDomain(inst)) {
           const timeout = options.timeoutMs ?? 0;
           if (
@@ -302,6 +316,36 @@ export class LxcDriver {
     blockDeviceInfo: unknown = null,
   ): Promise<void> {
     await this.reboot(context, instance, networkInfo, 'HARD', blockDeviceInfo);
+  }
+
+  /**
+   * Nova's resume_state_on_host_boot (nova-compute starting, after a host reboot or not): an
+   * instance whose domain runs (or is paused, suspended, or in no state) is left alone; any
+   * other is hard rebooted, from what Nova persisted (the instance and its BDMs) and the
+   * journal. What the record and the journal list from an earlier boot of the host is dropped
+   * without being touched (see currentRecord); what is of this boot is released with proof;
+   * the directory, the instance disk and the domain's definition are this instance's, proved
+   * by path and uuid. The rootfs is then set up afresh on whatever devices are free.
+   */
+  async resumeStateOnHostBoot(
+    _context: unknown,
+    instance: unknown,
+    _networkInfo: unknown = null,
+    blockDeviceInfo: unknown = null,
+  ): Promise<void> {
+    return this.surface('resume instance state on host boot', async () => {
+      const inst = readInstance(instance);
+      const bdi = readBlockDeviceInfo(blockDeviceInfo);
+      await this.journalled(inst, 'reboot', async (d, journal) => {
+        const domain = await d.ownDomain(inst);
+        if (domain && RESUME_LEAVES.has(POWER_STATE[domain.state])) return;
+        await d.destroyGuest(inst, false);
+        // The journal's devices and mounts beyond the record: of an earlier boot they are
+        // dropped untouched, of this one released with proof. Its directory and domain stay.
+        await d.releaseJournalled(inst, false, journal, (item) => isKernelTarget(item.target));
+        await d.createGuest(inst, normalizeImageMeta(null), bdi, true);
+      });
+    });
   }
 
   /**
@@ -528,7 +572,12 @@ export class LxcDriver {
     await this.refuseExisting(inst, dir);
 
     const made: Made = { dirCreated: false, domainDefined: false };
-    const save = (record: RootfsRecord) => this.saveRecord(inst, record);
+    // What this record lists is made in this boot: the boot id is its first line of proof.
+    const boot = await this.host.clock.bootId();
+    const save = (record: RootfsRecord) => {
+      record.bootId ??= boot;
+      this.saveRecord(inst, record);
+    };
     try {
       await this.makeOwnDir(dir, 'instance directory', () => (made.dirCreated = true));
       const mountPoint = `${dir}/rootfs`;
@@ -591,11 +640,13 @@ export class LxcDriver {
   /** Stops and releases what the record and the hypervisor show of this instance. */
   private async destroyGuest(inst: Instance, destroyDisks: boolean): Promise<void> {
     const dir = await this.instanceDir(inst);
-    const record = this.readRecord(inst, dir);
+    const { record, stale } = await this.currentRecord(inst, dir);
     const domain = await this.ownDomain(inst);
     if (domain) await this.stopDomain(inst.name);
     const failures: unknown[] = [];
-    if (record) {
+    if (stale) {
+      // The record was of an earlier boot: nothing at its mount point or numbers is ours.
+    } else if (record) {
       const save = (r: RootfsRecord) => this.saveRecord(inst, r);
       await this.disks.release(record, save).catch((e: unknown) => failures.push(e));
       await this.disks
@@ -721,6 +772,34 @@ export class LxcDriver {
       );
     }
     await this.host.files.removeTree(dir);
+  }
+
+  /**
+   * The record, when what it lists was made in this boot of the host (or it predates boot
+   * ids). A record of an earlier boot is `stale`: its loop and nbd devices, mount and volume
+   * attachments went with that boot, so none is released or taken for ours (another process
+   * may hold those numbers now, even over the same file), and it is cleared from
+   * system_metadata, each device named in the log.
+   */
+  private async currentRecord(
+    inst: Instance,
+    dir: string,
+  ): Promise<{ record: RootfsRecord | undefined; stale: boolean }> {
+    const record = this.readRecord(inst, dir);
+    if (record?.bootId === undefined) return { record, stale: false };
+    const boot = await this.host.clock.bootId();
+    if (record.bootId === boot) return { record, stale: false };
+    const devices = [
+      ...record.attached.map((d) => d.device),
+      ...(record.volumes ?? []).flatMap((v) => (v.attached ? [v.attached.device] : [])),
+    ];
+    for (const device of devices) {
+      this.log.warn(
+        `Not releasing ${device}: it was attached in boot ${record.bootId}, and the host has booted since (now ${boot}); whatever has that number now is not instance ${inst.uuid}'s`,
+      );
+    }
+    clearRootfsRecord(inst.system_metadata);
+    return { record: undefined, stale: true };
   }
 
   /** The record in system_metadata, checked to name only our own paths and devices. */

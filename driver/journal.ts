@@ -33,6 +33,11 @@ export interface JournalItem {
   id: number;
   done: boolean;
   target: JournalTarget;
+  /**
+   * The host's boot id (Clock.bootId) when it was written: a loop or nbd device or a mount of
+   * another boot went with that boot, so it is dropped, never released. Absent in older journals.
+   */
+  boot?: string;
 }
 
 /** The operations that change an instance's host state. */
@@ -91,6 +96,7 @@ export class InstanceJournalWriter {
     private readonly dir: string,
     private record: InstanceJournal,
     private stored: boolean,
+    private readonly boot: string,
   ) {}
 
   /** Loads the stored journal of `uuid`, or starts an empty one (not written until it changes). */
@@ -100,8 +106,9 @@ export class InstanceJournalWriter {
     ids: { uuid: string; domain: string; instanceDir: string },
   ): Promise<InstanceJournalWriter> {
     const text = await host.journal.read(dir, ids.uuid);
+    const boot = await host.clock.bootId();
     if (text !== null) {
-      return new InstanceJournalWriter(host, dir, parseJournal(ids.uuid, text), true);
+      return new InstanceJournalWriter(host, dir, parseJournal(ids.uuid, text), true, boot);
     }
     const empty: InstanceJournal = {
       version: 1,
@@ -110,7 +117,7 @@ export class InstanceJournalWriter {
       next: 1,
       items: [],
     };
-    return new InstanceJournalWriter(host, dir, empty, false);
+    return new InstanceJournalWriter(host, dir, empty, false, boot);
   }
 
   /** A copy of the current record. */
@@ -154,7 +161,7 @@ export class InstanceJournalWriter {
   /** Records the intent to make `target`; returns its id. Flushed when this resolves. */
   async intend(target: JournalTarget): Promise<number> {
     const id = this.record.next++;
-    this.record.items.push({ id, done: false, target });
+    this.record.items.push({ id, done: false, target, boot: this.boot });
     try {
       await this.save();
     } catch (error) {

@@ -151,13 +151,14 @@ export async function releaseJournalled(
 ): Promise<ReclaimAction[]> {
   const record = writer.current;
   const actions: ReclaimAction[] = [];
+  const boot = await host.clock.bootId();
   for (const item of [...record.items].reverse()) {
     if (item.target.kind === 'directory' && options.keep !== 'nothing') continue;
     if (options.only && !options.only(item)) continue;
     const what = describeTarget(item.target);
     let step: Step;
     try {
-      step = await releaseItem(host, record, item, options);
+      step = ofAnotherBoot(item, boot) ?? (await releaseItem(host, record, item, options));
     } catch (error) {
       actions.push({
         instance: record.uuid,
@@ -181,6 +182,25 @@ export async function releaseJournalled(
     });
   }
   return actions;
+}
+
+/** Kernel state: what a reboot ends. Directories and domain definitions outlive it. */
+export function isKernelTarget(target: JournalTarget): boolean {
+  return target.kind === 'loop' || target.kind === 'nbd' || target.kind === 'mount';
+}
+
+/**
+ * A loop or nbd device or a mount journalled in another boot of the host went with that
+ * boot: whatever holds its number or mount point now was not made by this driver in this
+ * boot, so it is never released; the entry goes.
+ */
+function ofAnotherBoot(item: JournalItem, boot: string): Step | undefined {
+  if (item.boot === undefined || item.boot === boot || !isKernelTarget(item.target)) {
+    return undefined;
+  }
+  return foreign(
+    `made in boot ${item.boot}; the host has booted since (now ${boot}), so it went with that boot`,
+  );
 }
 
 async function releaseItem(

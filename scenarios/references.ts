@@ -66,6 +66,7 @@ function instancesIn(e: Expectations, path: string): [string, string][] {
     root: 'root',
     files: 'files',
     domainXml: 'domain_xml',
+    domainXpath: 'domain_xpath',
     fileOwners: 'file_owners',
   } as const;
   for (const [key, yaml] of Object.entries(keys) as [keyof typeof keys, string][]) {

@@ -66,6 +66,8 @@ export class RunState {
   readonly outOfBandMounts = new Map<string, { dir: string; device: string }>();
   /** Volume name → the loop device the harness attached for `local_device`. */
   readonly localDevices = new Map<string, string>();
+  /** Boot ids seen so far (named `<boot#1>`, `<boot#2>` in traces, in the order seen). */
+  private boots = 0;
 
   constructor(
     readonly run: ScenarioRun,
@@ -139,6 +141,12 @@ export class RunState {
       if (loop) return this.nameOfDevice(loop.backingFile);
     }
     return this.nameOfPath(device);
+  }
+
+  /** Names the host's current boot id `<boot#N>` in traces and outcomes, once. */
+  async noteBoot(): Promise<void> {
+    const id = await this.observer.host.clock.bootId();
+    if (!this.replacements.has(id)) this.replacements.set(id, `<boot#${(this.boots += 1)}>`);
   }
 
   /** A host-specific message with the scenario's placeholders in. */

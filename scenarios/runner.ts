@@ -60,6 +60,7 @@ export async function runScenario(run: ScenarioRun, options: RunOptions): Promis
   let status: ScenarioResult['status'] = 'passed';
   let error: string | undefined;
   try {
+    await state.noteBoot();
     await prepareFixtures(state);
     await runSteps(state);
   } catch (e) {

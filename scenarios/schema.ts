@@ -67,6 +67,8 @@ export type StepAction =
   | { kind: 'wait'; ms: number }
   | HostAction
   | { kind: 'restart_driver' }
+  | { kind: 'host_reboot' }
+  | { kind: 'resume'; instance: string }
   | {
       kind: 'fault';
       at: string;
@@ -520,6 +522,8 @@ const ACTIONS = [
   'wait',
   'host_action',
   'restart_driver',
+  'host_reboot',
+  'resume',
   'fault',
   'clear_faults',
   'concurrent',
@@ -673,8 +677,11 @@ function parseAction(
       };
     }
     case 'restart_driver':
+    case 'host_reboot':
       if (value !== true) r.fail(path, 'true', value);
       return { kind };
+    case 'resume':
+      return { kind, instance: instanceName(r, value, path) };
     case 'clear_faults':
       if (value !== true) r.fail(path, 'true', value);
       return { kind };

@@ -183,13 +183,25 @@ async function act(state: RunState, step: Step): Promise<void> {
     case 'unmount_partition':
       return hostAction(state, action, step);
     case 'restart_driver':
-      // A new process: only what Nova persists (the instance and its BDMs) survives.
-      for (const inst of state.instances.values()) {
-        inst.record = JSON.parse(JSON.stringify(inst.record)) as Record<string, unknown>;
-        inst.bdi = JSON.parse(JSON.stringify(inst.bdi)) as Record<string, unknown> | null;
-      }
-      state.driver = state.newDriver(state.host);
+      restartDriver(state);
       return;
+    case 'host_reboot':
+      if (state.localDevices.size > 0) {
+        throw new StepFailure(
+          `${step.path}: host_reboot with local_device volumes is not supported (the harness would have to attach them again after the reboot)`,
+        );
+      }
+      // The kernel's state goes with the boot, then the driver starts again from the records.
+      await state.harness.hostReboot();
+      state.outOfBandLoops.clear();
+      state.outOfBandMounts.clear();
+      await state.noteBoot();
+      restartDriver(state);
+      return;
+    case 'resume': {
+      const inst = instance(state, action.instance, step);
+      return driver.resumeStateOnHostBoot({}, inst.record, null, inst.bdi);
+    }
     case 'fault':
       state.harness.faults.inject(action.at, {
         times: action.times,
@@ -204,6 +216,15 @@ async function act(state: RunState, step: Step): Promise<void> {
     case 'expect':
       return;
   }
+}
+
+/** A new driver process: only what Nova persists (the instance and its BDMs) survives. */
+function restartDriver(state: RunState): void {
+  for (const inst of state.instances.values()) {
+    inst.record = JSON.parse(JSON.stringify(inst.record)) as Record<string, unknown>;
+    inst.bdi = JSON.parse(JSON.stringify(inst.bdi)) as Record<string, unknown> | null;
+  }
+  state.driver = state.newDriver(state.host);
 }
 
 /** What another process or an operator does on the host, through the bare ports. */

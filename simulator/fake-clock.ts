@@ -11,11 +11,13 @@ interface Timer {
  * A clock whose sleeps return at once and advance time; it records every sleep. Timers set
  * with `at` run, in time order, when a sleep moves the clock past them, each seeing `now()` at
  * its own time: a simulated container's init acts at the moment it would on the real host,
- * whoever waits (a scenario's `wait`, the driver's own waits).
+ * whoever waits (a scenario's `wait`, the driver's own waits). Its boot id is the simulated
+ * host's boot number in a uuid's form, the same for whoever runs it.
  */
 export class FakeClock implements Clock {
   private current = 0;
   private seq = 0;
+  private boot = 1;
   private readonly timers: Timer[] = [];
   readonly sleeps: number[] = [];
 
@@ -52,5 +54,14 @@ export class FakeClock implements Clock {
         best = t;
     }
     return best;
+  }
+
+  async bootId(): Promise<string> {
+    return `00000000-0000-4000-8000-${String(this.boot).padStart(12, '0')}`;
+  }
+
+  /** A new boot: SimState.reboot() drops the kernel state that goes with it. */
+  reboot(): void {
+    this.boot += 1;
   }
 }

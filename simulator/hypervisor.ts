@@ -329,6 +329,13 @@ export class SimulatedHypervisor implements Hypervisor {
     return domain;
   }
 
+  /** A host reboot: every running domain stops (its init's timers with it), as in stop(). */
+  stopAllForReboot(): void {
+    for (const domain of [...this.state.domains.values()]) {
+      if (domain.state !== 'shut off') this.stop(domain);
+    }
+  }
+
   private stop(domain: SimDomain): void {
     domain.state = 'shut off';
     domain.namespace = [];

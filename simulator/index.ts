@@ -25,6 +25,8 @@ export interface SimulatedHost extends Host {
   addImage(imageId: string, path: string, format: 'raw' | 'qcow2'): void;
   /** The whole host state as JSON. */
   dump(): Record<string, unknown>;
+  /** Reboots the simulated host: a new boot id, and the kernel state gone (SimState.reboot). */
+  reboot(): void;
 }
 
 /** Creates a fresh simulated host; nothing is shared between two hosts. */
@@ -33,11 +35,12 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
   const clock = new FakeClock();
   const blockDevices = new SimulatedBlockDevices(state);
   const files = new SimulatedHostFiles(state);
+  const hypervisor = new SimulatedHypervisor(state, clock);
   const ports: Host = {
     blockDevices,
     nbd: new SimulatedNbd(state),
     mounts: new SimulatedMounts(state),
-    hypervisor: new SimulatedHypervisor(state, clock),
+    hypervisor,
     files,
     volumes: new PortVolumeConnector(blockDevices, files),
     images: new SimulatedImageStore(state),
@@ -56,5 +59,10 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
       state.images.set(imageId, { path: cached.path, format });
     },
     dump: () => state.toJSON(),
+    reboot: () => {
+      hypervisor.stopAllForReboot();
+      state.reboot();
+      clock.reboot();
+    },
   };
 }

@@ -171,6 +171,25 @@ describe('simulated libvirt', () => {
     await host.blockDevices.detachLoop(loop.device);
   });
 
+  it('reboots: devices, mounts and running domains go, persistent definitions and files stay, the boot id changes', async () => {
+    const { host } = await mountedHost();
+    await host.hypervisor.define(domainXml('c1', '/inst/rootfs'));
+    await host.hypervisor.start('c1');
+    await host.hypervisor.define(domainXml('c2', '/inst/rootfs'));
+    await host.hypervisor.start('c2');
+    await host.hypervisor.undefine('c2'); // running: libvirt keeps it, transient
+    const boot = await host.clock.bootId();
+    host.reboot();
+    expect(await host.clock.bootId()).not.toBe(boot);
+    expect(await host.blockDevices.listLoops()).toEqual([]);
+    expect(await host.mounts.list()).toEqual([]);
+    expect(await host.hypervisor.list()).toEqual([
+      { name: 'c1', uuid: expect.any(String) as string, state: 'shut off', persistent: true },
+    ]);
+    expect(await host.files.exists('/img/a.img')).toBe(true);
+    await host.hypervisor.undefine('c1');
+  });
+
   it("fails to start without an init, with libvirt_lxc's message", async () => {
     const host = createSimulatedHost();
     buildDisk(host.state, '/img/a.img', ext4(false));

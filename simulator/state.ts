@@ -351,6 +351,27 @@ export class SimState {
     if (held) this.unlinked.set(shown, disk);
   }
 
+  /**
+   * A host reboot, as far as the kernel's state goes: every loop and nbd device and every mount
+   * is gone (with the bytes of unlinked files they kept), running domains stop, and transient
+   * ones vanish. Files, disks, the journal and persistent domain definitions stay, stopped.
+   */
+  reboot(): void {
+    this.loops.fill(undefined);
+    this.nbd.fill(undefined);
+    this.hostMounts.length = 0;
+    this.unlinked.clear();
+    for (const [name, domain] of [...this.domains]) {
+      if (!domain.persistent) {
+        this.domains.delete(name);
+        continue;
+      }
+      domain.state = 'shut off';
+      domain.namespace = [];
+      domain.console = '';
+    }
+  }
+
   /** Frees autoclear loop devices that nothing holds any more, as the kernel does on last close. */
   settleAutoclear(): void {
     // Only autoclear devices can go; freeing one may free the one below it, hence the loop.

@@ -45,6 +45,12 @@ export interface RootfsRecord {
   attached: AttachedDevice[];
   /** Volumes connected by the driver (root first), released after the rootfs devices. */
   volumes?: RecordedVolume[];
+  /**
+   * The host's boot id (Clock.bootId) when the first of these was made. Devices, the mount and
+   * volume attachments of an earlier boot went with it: they are never released from this
+   * record, whatever holds those numbers now. Absent in records written before boot ids.
+   */
+  bootId?: string;
   /** The device mounted on `mountPoint`, once mounted. */
   mountedDevice?: string;
   fstype?: string;

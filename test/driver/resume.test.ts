@@ -1,0 +1,183 @@
+/**
+ * resume_state_on_host_boot and its safety rules after a host reboot. Backend-neutral: on the
+ * real host the harness models the reboot by tearing its own kernel state down out of band and
+ * reporting a new boot id (BackendHarness.hostReboot).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LxcDriver, ROOTFS_RECORD_KEY } from '../../driver/index.js';
+import type { Host, LoopDevice } from '../../driver/index.js';
+import { journalDir } from '../../driver/journal.js';
+import { dumpOnFailure } from '../helpers/dump-on-failure.js';
+import { BACKEND, makeHarness } from '../../harness/backend.js';
+import type { BackendHarness } from '../../harness/harness.js';
+import {
+  makeInstance,
+  plainDisk,
+  rootFs,
+  twoPartitionDisk,
+  volumeBdi,
+} from '../../harness/instances.js';
+
+let harness: BackendHarness;
+let host: Host;
+let stateDir: string;
+/** Loop devices "another process" attached; detached after each test. */
+let others: string[];
+
+dumpOnFailure(() => host);
+
+beforeEach(async () => {
+  harness = await makeHarness();
+  host = harness.host;
+  stateDir = await harness.makeDir('state');
+  others = [];
+});
+
+afterEach(async () => {
+  for (const device of others) {
+    await harness.bare.blockDevices.detachLoop(device).catch(() => undefined);
+  }
+  await harness.cleanup();
+});
+
+/** A new driver process (as after a reboot or a restart): it shares only the state directory. */
+function driver(): LxcDriver {
+  return new LxcDriver(host, { instancesPath: harness.instancesPath, stateDir });
+}
+
+/** Another process attaching `path` to the first free loop device. */
+async function otherProcessAttaches(path: string): Promise<LoopDevice> {
+  const loop = await harness.bare.blockDevices.attachLoop(path);
+  others.push(loop.device);
+  return loop;
+}
+
+/** What Nova persists across a restart: the instance and its BDMs, as JSON. */
+function persisted<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+async function loopsOver(path: string): Promise<LoopDevice[]> {
+  const loops = await harness.bare.blockDevices.listLoops();
+  const direct = loops.filter((l) => l.backingFile === path);
+  return [...direct, ...loops.filter((l) => direct.some((d) => d.device === l.backingFile))];
+}
+
+const metadata = (instance: Record<string, unknown>) =>
+  instance['system_metadata'] as Record<string, string>;
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
+  it('after a reboot, sets the rootfs up on new devices and leaves a squatter on the old number alone', async () => {
+    const volume = await harness.makeDiskFile(twoPartitionDisk('mbr'), 'volume');
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    await driver().spawn({}, instance, {}, [], null, null, null, bdi);
+    const before = (await loopsOver(volume)).map((l) => l.device);
+
+    await harness.hostReboot();
+    expect(await loopsOver(volume)).toEqual([]);
+    const squatterFile = await harness.makeDiskFile({ size: '1M', table: 'none' }, 'squatter');
+    const squatter = await otherProcessAttaches(squatterFile);
+    expect(before).toContain(squatter.device);
+
+    const d = driver();
+    const saved = persisted(instance);
+    await d.resumeStateOnHostBoot({}, saved, null, persisted(bdi));
+    expect((await d.getInfo(saved)).state).toBe(1);
+    const after = await loopsOver(volume);
+    expect(after).toHaveLength(2);
+    expect(after.map((l) => l.device)).not.toContain(squatter.device);
+    expect(await harness.bare.blockDevices.loopDevice(squatter.device)).toEqual(squatter);
+
+    await d.destroy({}, saved, null, bdi);
+    expect(await harness.bare.blockDevices.loopDevice(squatter.device)).toEqual(squatter);
+    expect(await loopsOver(volume)).toEqual([]);
+  });
+
+  it('after a reboot, releases no recorded device even when another process attached the same file at its number (record rule)', async () => {
+    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    await driver().spawn({}, instance, {}, [], null, null, null, bdi);
+    const [ours] = await loopsOver(volume);
+
+    await harness.hostReboot();
+    // Same backing file, offset, size limit and file: everything but the boot says "ours".
+    const theirs = await otherProcessAttaches(volume);
+    expect(theirs.device).toBe(ours!.device);
+
+    const d = driver();
+    const saved = persisted(instance);
+    const error = await failure(d.resumeStateOnHostBoot({}, saved, null, persisted(bdi)));
+    // The volume is in use by someone else: the driver says so and does not take it for its own.
+    expect(error).toMatchObject({ code: 'AlreadyExists' });
+    expect(await harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+    expect(metadata(saved)[ROOTFS_RECORD_KEY]).toBeUndefined();
+
+    await d.destroy({}, saved, null, bdi);
+    expect(await harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+  });
+
+  it('after a reboot, drops journalled devices of the earlier boot without touching what has their numbers now (journal rule)', async () => {
+    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    await driver().spawn({}, instance, {}, [], null, null, null, bdi);
+    const [ours] = await loopsOver(volume);
+
+    await harness.hostReboot();
+    const theirs = await otherProcessAttaches(volume);
+    expect(theirs.device).toBe(ours!.device);
+    // Nova never saved the record (a crash before the instance was saved): only the journal
+    // names the device.
+    const saved = persisted(instance);
+    delete metadata(saved)[ROOTFS_RECORD_KEY];
+    delete metadata(saved)['rootfs_device_name'];
+
+    await driver().destroy({}, saved, null, bdi);
+    expect(await harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+    expect(await host.journal.keys(journalDir(stateDir))).toEqual([]);
+    expect(await host.files.exists(`${harness.instancesPath}/${String(saved['uuid'])}`)).toBe(
+      false,
+    );
+  });
+
+  it('leaves a running instance alone', async () => {
+    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    const d = driver();
+    await d.spawn({}, instance, {}, [], null, null, null, bdi);
+    const loops = await loopsOver(volume);
+    const record = metadata(instance)[ROOTFS_RECORD_KEY];
+
+    await driver().resumeStateOnHostBoot({}, instance, null, bdi);
+    expect(await loopsOver(volume)).toEqual(loops);
+    expect(metadata(instance)[ROOTFS_RECORD_KEY]).toBe(record);
+    expect((await host.hypervisor.info(String(instance['name']))).state).toBe('running');
+    await d.destroy({}, instance, null, bdi);
+  });
+
+  it('without a reboot (nova-compute restarted, the domain stopped), releases the devices of this boot before setting up new ones', async () => {
+    const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    await driver().spawn({}, instance, {}, [], null, null, null, bdi);
+    await harness.bare.hypervisor.destroy(String(instance['name']));
+
+    const d = driver();
+    const saved = persisted(instance);
+    await d.resumeStateOnHostBoot({}, saved, null, persisted(bdi));
+    expect((await host.hypervisor.info(String(saved['name']))).state).toBe('running');
+    expect(await loopsOver(volume)).toHaveLength(2);
+    await d.destroy({}, saved, null, bdi);
+    expect(await loopsOver(volume)).toEqual([]);
+  });
+});
