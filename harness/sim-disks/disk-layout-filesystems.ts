@@ -64,25 +64,45 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function requireSize(size: number, minimum: number, type: string): void {
-  if (size < minimum) {
-    throw new DriverError(
-      'InvalidInput',
-      `Failed to write a ${type} filesystem: its region of ${size} bytes is below the ${minimum} bytes it needs`,
-    );
-  }
+/** The region a filesystem's signature blocks are written into. */
+interface Region {
+  /** Its length in bytes. */
+  size: number;
+  fs: FilesystemSpec;
+  /** Makes UUIDs and serial numbers reproducible. */
+  seed: string;
 }
 
-function writeExt(
-  disk: SparseDisk,
-  offset: number,
-  size: number,
-  fs: FilesystemSpec,
-  seed: string,
-): void {
-  requireSize(size, 64 * 1024, fs.type);
-  const sb = new Uint8Array(1024);
-  const dv = view(sb);
+/** Bytes to write at `at`, relative to the region's start. */
+interface Block {
+  at: number;
+  bytes: Uint8Array;
+}
+
+/** One filesystem type: the least region it fits in, and its signature blocks, in order. */
+interface FilesystemWriter {
+  minimum: number;
+  blocks(region: Region): Block[];
+}
+
+/** A type whose signature is one block of `length` bytes at `at`, filled in by `fill`. */
+function oneBlock(
+  minimum: number,
+  at: number,
+  length: number,
+  fill: (bytes: Uint8Array, dv: DataView, region: Region) => void,
+): FilesystemWriter {
+  return {
+    minimum,
+    blocks(region) {
+      const bytes = new Uint8Array(length);
+      fill(bytes, view(bytes), region);
+      return [{ at, bytes }];
+    },
+  };
+}
+
+const ext = oneBlock(64 * 1024, 1024, 1024, (sb, dv, { size, fs, seed }) => {
   const blocks = Math.floor(size / 4096);
   dv.setUint32(0, Math.max(16, Math.floor(blocks / 4)), true); // inodes
   dv.setUint32(4, blocks % 2 ** 32, true);
@@ -106,19 +126,9 @@ function writeExt(
   sb.set(seededUuid(seed), 104);
   if (fs.label) putText(sb, 120, fs.label, 16, fs.type);
   if (fs.type === 'ext4') dv.setUint32(336, Math.floor(blocks / 2 ** 32), true); // blocks_count_hi
-  disk.write(offset + 1024, sb);
-}
+});
 
-function writeXfs(
-  disk: SparseDisk,
-  offset: number,
-  size: number,
-  fs: FilesystemSpec,
-  seed: string,
-): void {
-  requireSize(size, 64 * 4096, 'xfs');
-  const sb = new Uint8Array(512);
-  const dv = view(sb);
+const xfs = oneBlock(64 * 4096, 0, 512, (sb, dv, { size, fs, seed }) => {
   const blocks = Math.floor(size / 4096);
   // blkid requires agcount × agblocks to cover the data blocks and the last AG to hold ≥ 64.
   const agcount = Math.max(1, Math.ceil(blocks / 2 ** 30));
@@ -146,19 +156,9 @@ function writeXfs(
   sb[123] = 4; // log2 inodes per block
   sb[124] = Math.ceil(Math.log2(agblocks));
   sb[127] = 25; // max inode percentage
-  disk.write(offset, sb);
-}
+});
 
-function writeBtrfs(
-  disk: SparseDisk,
-  offset: number,
-  size: number,
-  fs: FilesystemSpec,
-  seed: string,
-): void {
-  requireSize(size, 1024 * 1024, 'btrfs');
-  const sb = new Uint8Array(4096);
-  const dv = view(sb);
+const btrfs = oneBlock(1024 * 1024, 65536, 4096, (sb, dv, { size, fs, seed }) => {
   const fsid = seededUuid(seed);
   sb.set(fsid, 32);
   dv.setBigUint64(48, 65536n, true); // this copy's byte offset
@@ -182,132 +182,108 @@ function writeBtrfs(
   if (fs.label) putText(sb, 299, fs.label, 255, 'btrfs');
   // Newer blkid verifies the superblock checksum (crc32c over everything after it).
   dv.setUint32(0, crc32c(sb.subarray(32)), true);
-  disk.write(offset + 65536, sb);
-}
+});
 
-function writeVfat(
-  disk: SparseDisk,
-  offset: number,
-  size: number,
-  fs: FilesystemSpec,
-  seed: string,
-): void {
-  requireSize(size, 256 * 1024, 'vfat');
-  const total = Math.floor(size / 512);
-  // FAT12/16 up to 65524 clusters of ≤ 64 KiB; FAT32 beyond (as mkfs.vfat would choose).
-  let sectorsPerCluster = 1;
-  while (sectorsPerCluster < 128 && total / sectorsPerCluster > 65524) sectorsPerCluster *= 2;
-  const fat32 = total / sectorsPerCluster > 65524;
-  const reserved = fat32 ? 32 : 1;
-  const rootEntries = fat32 ? 0 : 512;
-  const rootSectors = (rootEntries * 32) / 512;
-  let fatSectors = 1;
-  let clusters = 0;
-  for (let i = 0; i < 8; i++) {
-    clusters = Math.floor((total - reserved - rootSectors - 2 * fatSectors) / sectorsPerCluster);
-    const bits = fat32 ? 32 : clusters < 4085 ? 12 : 16;
-    fatSectors = Math.ceil(((clusters + 2) * bits) / 8 / 512);
-  }
-  const fatBits = fat32 ? 32 : clusters < 4085 ? 12 : 16;
-  const boot = new Uint8Array(512);
-  const dv = view(boot);
-  boot.set([0xeb, 0x3c, 0x90]);
-  putAscii(boot, 3, 'mkfs.fat');
-  dv.setUint16(11, 512, true);
-  boot[13] = sectorsPerCluster;
-  dv.setUint16(14, reserved, true);
-  boot[16] = 2;
-  dv.setUint16(17, rootEntries, true);
-  if (total < 65536 && !fat32) dv.setUint16(19, total, true);
-  else dv.setUint32(32, total, true);
-  boot[21] = 0xf8;
-  if (!fat32) dv.setUint16(22, fatSectors, true);
-  dv.setUint16(24, 32, true);
-  dv.setUint16(26, 64, true);
-  const base = fat32 ? 64 : 36;
-  if (fat32) {
-    dv.setUint32(36, fatSectors, true);
-    dv.setUint32(44, 2, true); // root directory cluster
-    dv.setUint16(48, 1, true); // FSInfo sector
-    dv.setUint16(50, 6, true); // backup boot sector
-  }
-  boot[base] = 0x80;
-  boot[base + 2] = 0x29;
-  boot.set(seededBytes(seed, 4), base + 3);
-  // Case is kept (mkfs.fat would upper-case it) so `label:NAME` matches the declaration.
-  const label = fs.label ?? 'NO NAME';
-  if (label.length > 11) {
-    throw new DriverError(
-      'InvalidInput',
-      `Failed to write a vfat label '${fs.label}': it is longer than 11 characters`,
-    );
-  }
-  putAscii(boot, base + 7, label.padEnd(11, ' '));
-  putAscii(boot, base + 18, `FAT${fatBits}`.padEnd(8, ' '));
-  boot[510] = 0x55;
-  boot[511] = 0xaa;
-  disk.write(offset, boot);
-  if (fat32) {
-    const info = new Uint8Array(512);
-    const iv = view(info);
-    putAscii(info, 0, 'RRaA');
-    putAscii(info, 484, 'rrAa');
-    iv.setUint32(488, 0xffffffff, true);
-    iv.setUint32(492, 0xffffffff, true);
-    info[510] = 0x55;
-    info[511] = 0xaa;
-    disk.write(offset + 512, info);
-    disk.write(offset + 6 * 512, boot);
-  }
-  // Media byte and end-of-chain markers open every FAT copy (cluster 2 is FAT32's root).
-  const head =
-    fatBits === 12
-      ? Uint8Array.of(0xf8, 0xff, 0xff)
-      : fatBits === 16
-        ? Uint8Array.of(0xf8, 0xff, 0xff, 0xff)
-        : Uint8Array.of(0xf8, 0xff, 0xff, 0x0f, 0xff, 0xff, 0xff, 0x0f, 0xff, 0xff, 0xff, 0x0f);
-  for (let copy = 0; copy < 2; copy++) {
-    disk.write(offset + (reserved + copy * fatSectors) * 512, head);
-  }
-  if (fs.label) {
-    // blkid's LABEL comes from the root directory's volume-label entry, not the boot sector.
-    const entry = new Uint8Array(32);
-    putAscii(entry, 0, label.padEnd(11, ' '));
-    entry[11] = 0x08;
-    // FAT12/16 keep it after the FATs; FAT32 in cluster 2, which starts at the same place.
-    const rootDir = reserved + 2 * fatSectors;
-    disk.write(offset + rootDir * 512, entry);
-  }
-}
+const vfat: FilesystemWriter = {
+  minimum: 256 * 1024,
+  blocks({ size, fs, seed }) {
+    const total = Math.floor(size / 512);
+    // FAT12/16 up to 65524 clusters of ≤ 64 KiB; FAT32 beyond (as mkfs.vfat would choose).
+    let sectorsPerCluster = 1;
+    while (sectorsPerCluster < 128 && total / sectorsPerCluster > 65524) sectorsPerCluster *= 2;
+    const fat32 = total / sectorsPerCluster > 65524;
+    const reserved = fat32 ? 32 : 1;
+    const rootEntries = fat32 ? 0 : 512;
+    const rootSectors = (rootEntries * 32) / 512;
+    let fatSectors = 1;
+    let clusters = 0;
+    for (let i = 0; i < 8; i++) {
+      clusters = Math.floor((total - reserved - rootSectors - 2 * fatSectors) / sectorsPerCluster);
+      const bits = fat32 ? 32 : clusters < 4085 ? 12 : 16;
+      fatSectors = Math.ceil(((clusters + 2) * bits) / 8 / 512);
+    }
+    const fatBits = fat32 ? 32 : clusters < 4085 ? 12 : 16;
+    const boot = new Uint8Array(512);
+    const dv = view(boot);
+    boot.set([0xeb, 0x3c, 0x90]);
+    putAscii(boot, 3, 'mkfs.fat');
+    dv.setUint16(11, 512, true);
+    boot[13] = sectorsPerCluster;
+    dv.setUint16(14, reserved, true);
+    boot[16] = 2;
+    dv.setUint16(17, rootEntries, true);
+    if (total < 65536 && !fat32) dv.setUint16(19, total, true);
+    else dv.setUint32(32, total, true);
+    boot[21] = 0xf8;
+    if (!fat32) dv.setUint16(22, fatSectors, true);
+    dv.setUint16(24, 32, true);
+    dv.setUint16(26, 64, true);
+    const base = fat32 ? 64 : 36;
+    if (fat32) {
+      dv.setUint32(36, fatSectors, true);
+      dv.setUint32(44, 2, true); // root directory cluster
+      dv.setUint16(48, 1, true); // FSInfo sector
+      dv.setUint16(50, 6, true); // backup boot sector
+    }
+    boot[base] = 0x80;
+    boot[base + 2] = 0x29;
+    boot.set(seededBytes(seed, 4), base + 3);
+    // Case is kept (mkfs.fat would upper-case it) so `label:NAME` matches the declaration.
+    const label = fs.label ?? 'NO NAME';
+    if (label.length > 11) {
+      throw new DriverError(
+        'InvalidInput',
+        `Failed to write a vfat label '${fs.label}': it is longer than 11 characters`,
+      );
+    }
+    putAscii(boot, base + 7, label.padEnd(11, ' '));
+    putAscii(boot, base + 18, `FAT${fatBits}`.padEnd(8, ' '));
+    boot[510] = 0x55;
+    boot[511] = 0xaa;
+    const out: Block[] = [{ at: 0, bytes: boot }];
+    if (fat32) {
+      const info = new Uint8Array(512);
+      const iv = view(info);
+      putAscii(info, 0, 'RRaA');
+      putAscii(info, 484, 'rrAa');
+      iv.setUint32(488, 0xffffffff, true);
+      iv.setUint32(492, 0xffffffff, true);
+      info[510] = 0x55;
+      info[511] = 0xaa;
+      out.push({ at: 512, bytes: info }, { at: 6 * 512, bytes: boot });
+    }
+    // Media byte and end-of-chain markers open every FAT copy (cluster 2 is FAT32's root).
+    const head =
+      fatBits === 12
+        ? Uint8Array.of(0xf8, 0xff, 0xff)
+        : fatBits === 16
+          ? Uint8Array.of(0xf8, 0xff, 0xff, 0xff)
+          : Uint8Array.of(0xf8, 0xff, 0xff, 0x0f, 0xff, 0xff, 0xff, 0x0f, 0xff, 0xff, 0xff, 0x0f);
+    for (let copy = 0; copy < 2; copy++) {
+      out.push({ at: (reserved + copy * fatSectors) * 512, bytes: head });
+    }
+    if (fs.label) {
+      // blkid's LABEL comes from the root directory's volume-label entry, not the boot sector.
+      const entry = new Uint8Array(32);
+      putAscii(entry, 0, label.padEnd(11, ' '));
+      entry[11] = 0x08;
+      // FAT12/16 keep it after the FATs; FAT32 in cluster 2, which starts at the same place.
+      const rootDir = reserved + 2 * fatSectors;
+      out.push({ at: rootDir * 512, bytes: entry });
+    }
+    return out;
+  },
+};
 
-function writeSwap(
-  disk: SparseDisk,
-  offset: number,
-  size: number,
-  fs: FilesystemSpec,
-  seed: string,
-): void {
-  requireSize(size, 10 * 4096, 'swap');
-  const page = new Uint8Array(4096);
-  const dv = view(page);
+const swap = oneBlock(10 * 4096, 0, 4096, (page, dv, { size, fs, seed }) => {
   dv.setUint32(1024, 1, true); // version
   dv.setUint32(1028, Math.floor(size / 4096) - 1, true); // last page
   page.set(seededUuid(seed), 1036);
   if (fs.label) putText(page, 1052, fs.label, 16, 'swap');
   putAscii(page, 4086, 'SWAPSPACE2');
-  disk.write(offset, page);
-}
+});
 
-function writeLuks(
-  disk: SparseDisk,
-  offset: number,
-  size: number,
-  fs: FilesystemSpec,
-  seed: string,
-): void {
-  requireSize(size, 32 * 1024, 'luks');
-  const header = new Uint8Array(512);
-  const dv = view(header);
+const luks = oneBlock(32 * 1024, 0, 512, (header, dv, { fs, seed }) => {
   putAscii(header, 0, 'LUKS\xba\xbe');
   dv.setUint16(6, 2, false);
   dv.setBigUint64(8, 16384n, false); // header size
@@ -317,19 +293,9 @@ function writeLuks(
   header.set(seededBytes(`${seed}/salt`, 64), 104);
   putAscii(header, 168, uuidText(seededUuid(seed)));
   // hdr_offset (256) stays 0: blkid requires it to match where the header sits.
-  disk.write(offset, header);
-}
+});
 
-function writeLvm2(
-  disk: SparseDisk,
-  offset: number,
-  size: number,
-  _fs: FilesystemSpec,
-  seed: string,
-): void {
-  requireSize(size, 2 * 1024 * 1024, 'lvm2');
-  const label = new Uint8Array(512);
-  const dv = view(label);
+const lvm2 = oneBlock(2 * 1024 * 1024, 512, 512, (label, dv, { size, seed }) => {
   putAscii(label, 0, 'LABELONE');
   dv.setBigUint64(8, 1n, true); // the sector this label sits in
   dv.setUint32(20, 32, true); // offset of the PV header
@@ -343,19 +309,18 @@ function writeLvm2(
   dv.setBigUint64(112, 1024n * 1024n - 4096n, true);
   // LVM's CRC is the IEEE polynomial seeded with 0xf597a6cf and no final inversion.
   dv.setUint32(16, crc32Update(0xf597a6cf, label.subarray(20)), true);
-  disk.write(offset + 512, label);
-}
+});
 
 const WRITERS = {
-  ext2: writeExt,
-  ext3: writeExt,
-  ext4: writeExt,
-  xfs: writeXfs,
-  btrfs: writeBtrfs,
-  vfat: writeVfat,
-  swap: writeSwap,
-  luks: writeLuks,
-  lvm2: writeLvm2,
+  ext2: ext,
+  ext3: ext,
+  ext4: ext,
+  xfs,
+  btrfs,
+  vfat,
+  swap,
+  luks,
+  lvm2,
 } as const;
 
 /**
@@ -376,5 +341,11 @@ export function writeFilesystem(
       `Failed to write a filesystem: type '${String(fs.type)}' is not modelled`,
     );
   }
-  writer(disk, offset, size, fs, seed);
+  if (size < writer.minimum) {
+    throw new DriverError(
+      'InvalidInput',
+      `Failed to write a ${fs.type} filesystem: its region of ${size} bytes is below the ${writer.minimum} bytes it needs`,
+    );
+  }
+  for (const block of writer.blocks({ size, fs, seed })) disk.write(offset + block.at, block.bytes);
 }
