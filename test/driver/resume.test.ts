@@ -5,11 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_RECORD_KEY } from '../../driver/index.js';
-import type { Host, LoopDevice } from '../../driver/index.js';
+import type { LoopDevice } from '../../driver/index.js';
 import { journalDir } from '../../driver/journal.js';
-import { dumpOnFailure } from '../helpers/dump-on-failure.js';
-import { BACKEND, makeHarness } from '../../harness/backend.js';
-import type { BackendHarness } from '../../harness/harness.js';
+import { BACKEND } from '../../harness/backend.js';
 import {
   makeInstance,
   plainDisk,
@@ -17,37 +15,30 @@ import {
   twoPartitionDisk,
   volumeBdi,
 } from '../../harness/instances.js';
+import { useDriverSuite } from '../helpers/driver-suite.js';
 
-let harness: BackendHarness;
-let host: Host;
-let stateDir: string;
+const suite = useDriverSuite();
 /** Loop devices "another process" attached; detached after each test. */
 let others: string[];
 
-dumpOnFailure(() => host);
-
 beforeEach(async () => {
-  harness = await makeHarness();
-  host = harness.host;
-  stateDir = await harness.makeDir('state');
   others = [];
 });
 
 afterEach(async () => {
   for (const device of others) {
-    await harness.bare.blockDevices.detachLoop(device).catch(() => undefined);
+    await suite.harness.bare.blockDevices.detachLoop(device).catch(() => undefined);
   }
-  await harness.cleanup();
 });
 
 /** A new driver process (as after a reboot or a restart): it shares only the state directory. */
 function driver(): LxcDriver {
-  return new LxcDriver(host, { instancesPath: harness.instancesPath, stateDir });
+  return suite.driver();
 }
 
 /** Another process attaching `path` to the first free loop device. */
 async function otherProcessAttaches(path: string): Promise<LoopDevice> {
-  const loop = await harness.bare.blockDevices.attachLoop(path);
+  const loop = await suite.harness.bare.blockDevices.attachLoop(path);
   others.push(loop.device);
   return loop;
 }
@@ -58,7 +49,7 @@ function persisted<T>(value: T): T {
 }
 
 async function loopsOver(path: string): Promise<LoopDevice[]> {
-  const loops = await harness.bare.blockDevices.listLoops();
+  const loops = await suite.harness.bare.blockDevices.listLoops();
   const direct = loops.filter((l) => l.backingFile === path);
   return [...direct, ...loops.filter((l) => direct.some((d) => d.device === l.backingFile))];
 }
@@ -75,15 +66,18 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 
 describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
   it('after a reboot, sets the rootfs up on new devices and leaves a squatter on the old number alone', async () => {
-    const volume = await harness.makeDiskFile(twoPartitionDisk('mbr'), 'volume');
+    const volume = await suite.harness.makeDiskFile(twoPartitionDisk('mbr'), 'volume');
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     await driver().spawn({}, instance, {}, [], null, null, null, bdi);
     const before = (await loopsOver(volume)).map((l) => l.device);
 
-    await harness.hostReboot();
+    await suite.harness.hostReboot();
     expect(await loopsOver(volume)).toEqual([]);
-    const squatterFile = await harness.makeDiskFile({ size: '1M', table: 'none' }, 'squatter');
+    const squatterFile = await suite.harness.makeDiskFile(
+      { size: '1M', table: 'none' },
+      'squatter',
+    );
     const squatter = await otherProcessAttaches(squatterFile);
     expect(before).toContain(squatter.device);
 
@@ -94,21 +88,21 @@ describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
     const after = await loopsOver(volume);
     expect(after).toHaveLength(2);
     expect(after.map((l) => l.device)).not.toContain(squatter.device);
-    expect(await harness.bare.blockDevices.loopDevice(squatter.device)).toEqual(squatter);
+    expect(await suite.harness.bare.blockDevices.loopDevice(squatter.device)).toEqual(squatter);
 
     await d.destroy({}, saved, null, bdi);
-    expect(await harness.bare.blockDevices.loopDevice(squatter.device)).toEqual(squatter);
+    expect(await suite.harness.bare.blockDevices.loopDevice(squatter.device)).toEqual(squatter);
     expect(await loopsOver(volume)).toEqual([]);
   });
 
   it('after a reboot, releases no recorded device even when another process attached the same file at its number (record rule)', async () => {
-    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     await driver().spawn({}, instance, {}, [], null, null, null, bdi);
     const [ours] = await loopsOver(volume);
 
-    await harness.hostReboot();
+    await suite.harness.hostReboot();
     // Same backing file, offset, size limit and file: everything but the boot says "ours".
     const theirs = await otherProcessAttaches(volume);
     expect(theirs.device).toBe(ours!.device);
@@ -118,21 +112,21 @@ describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
     const error = await failure(d.resumeStateOnHostBoot({}, saved, null, persisted(bdi)));
     // The volume is in use by someone else: the driver says so and does not take it for its own.
     expect(error).toMatchObject({ code: 'AlreadyExists' });
-    expect(await harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+    expect(await suite.harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
     expect(metadata(saved)[ROOTFS_RECORD_KEY]).toBeUndefined();
 
     await d.destroy({}, saved, null, bdi);
-    expect(await harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+    expect(await suite.harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
   });
 
   it('after a reboot, drops journalled devices of the earlier boot without touching what has their numbers now (journal rule)', async () => {
-    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     await driver().spawn({}, instance, {}, [], null, null, null, bdi);
     const [ours] = await loopsOver(volume);
 
-    await harness.hostReboot();
+    await suite.harness.hostReboot();
     const theirs = await otherProcessAttaches(volume);
     expect(theirs.device).toBe(ours!.device);
     // Nova never saved the record (a crash before the instance was saved): only the journal
@@ -142,15 +136,15 @@ describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
     delete metadata(saved)['rootfs_device_name'];
 
     await driver().destroy({}, saved, null, bdi);
-    expect(await harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
-    expect(await host.journal.keys(journalDir(stateDir))).toEqual([]);
-    expect(await host.files.exists(`${harness.instancesPath}/${String(saved['uuid'])}`)).toBe(
-      false,
-    );
+    expect(await suite.harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+    expect(await suite.host.journal.keys(journalDir(suite.stateDir))).toEqual([]);
+    expect(
+      await suite.host.files.exists(`${suite.harness.instancesPath}/${String(saved['uuid'])}`),
+    ).toBe(false);
   });
 
   it('leaves a running instance alone', async () => {
-    const volume = await harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     const d = driver();
@@ -161,21 +155,21 @@ describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
     await driver().resumeStateOnHostBoot({}, instance, null, bdi);
     expect(await loopsOver(volume)).toEqual(loops);
     expect(metadata(instance)[ROOTFS_RECORD_KEY]).toBe(record);
-    expect((await host.hypervisor.info(String(instance['name']))).state).toBe('running');
+    expect((await suite.host.hypervisor.info(String(instance['name']))).state).toBe('running');
     await d.destroy({}, instance, null, bdi);
   });
 
   it('without a reboot (nova-compute restarted, the domain stopped), releases the devices of this boot before setting up new ones', async () => {
-    const volume = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
+    const volume = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     await driver().spawn({}, instance, {}, [], null, null, null, bdi);
-    await harness.bare.hypervisor.destroy(String(instance['name']));
+    await suite.harness.bare.hypervisor.destroy(String(instance['name']));
 
     const d = driver();
     const saved = persisted(instance);
     await d.resumeStateOnHostBoot({}, saved, null, persisted(bdi));
-    expect((await host.hypervisor.info(String(saved['name']))).state).toBe('running');
+    expect((await suite.host.hypervisor.info(String(saved['name']))).state).toBe('running');
     expect(await loopsOver(volume)).toHaveLength(2);
     await d.destroy({}, saved, null, bdi);
     expect(await loopsOver(volume)).toEqual([]);
