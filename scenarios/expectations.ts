@@ -13,8 +13,11 @@ import type {
   AttachedExpectation,
   DiskBytesExpectation,
   Expectations,
+  HeartbeatExpectation,
+  InitEnvExpectation,
   XPathValue,
 } from './schema.js';
+import { waitUntil } from '../driver/core/wait.js';
 
 const DOMAIN_XML = new XMLParser({
   ignoreAttributes: false,
@@ -177,27 +180,44 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
   if (exp.domains) {
     want('defined domains', [...exp.domains].sort(), await domains(state));
   }
-  for (const [name, files] of Object.entries(exp.fileOwners ?? {})) {
-    for (const [path, expected] of Object.entries(files)) {
-      const inst = state.instances.get(name);
-      const seen = inst
-        ? await state.observer.ownerInContainer(
-            String(inst.record['name']),
-            path,
-            await state.harness.makeDir('peek'),
-          )
-        : null;
-      const actual = seen && {
-        uid: insideId(seen.uid, state.scenario.host.uidMaps),
-        gid: insideId(seen.gid, state.scenario.host.gidMaps),
-        mode: (seen.mode & 0o7777).toString(8).padStart(4, '0'),
-        kind: seen.kind,
-      };
-      const shown =
-        actual &&
-        Object.fromEntries(Object.keys(expected).map((k) => [k, actual[k as keyof typeof actual]]));
-      want(`owner of ${path} inside ${name}`, expected, shown);
+  for (const [key, mapped] of [
+    ['fileOwners', true],
+    ['fileOwnersHost', false],
+  ] as const) {
+    for (const [name, files] of Object.entries(exp[key] ?? {})) {
+      for (const [path, expected] of Object.entries(files)) {
+        const inst = state.instances.get(name);
+        const seen = inst
+          ? await state.observer.ownerInContainer(
+              String(inst.record['name']),
+              path,
+              await state.harness.makeDir('peek'),
+            )
+          : null;
+        const actual = seen && {
+          uid: mapped ? insideId(seen.uid, state.scenario.host.uidMaps) : seen.uid,
+          gid: mapped ? insideId(seen.gid, state.scenario.host.gidMaps) : seen.gid,
+          mode: (seen.mode & 0o7777).toString(8).padStart(4, '0'),
+          kind: seen.kind,
+        };
+        want(
+          `owner of ${path} ${mapped ? 'inside' : 'on the host, in'} ${name}`,
+          expected,
+          only(expected, actual),
+        );
+      }
     }
+  }
+  for (const [name, expected] of Object.entries(exp.initUser ?? {})) {
+    const inst = state.instances.get(name);
+    const ids = inst ? await state.harness.initIds(String(inst.record['name'])) : null;
+    want(`ids of the init of ${name}`, expected, ids && only(expected, ids));
+  }
+  for (const [name, env] of Object.entries(exp.initEnv ?? {})) {
+    problems.push(...(await checkInitEnv(state, name, env)));
+  }
+  for (const [name, beat] of Object.entries(exp.heartbeat ?? {})) {
+    problems.push(...(await checkHeartbeat(state, name, beat)));
   }
   for (const region of exp.diskBytes ?? []) {
     problems.push(...(await checkDiskBytes(state, region)));
@@ -233,7 +253,94 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
   return problems;
 }
 
-async function stateOf(state: RunState, name: string): Promise<string> {
+/** Only the keys the expectation names, in its order, so that the comparison reads the same way. */
+function only<T extends object>(
+  expected: object,
+  actual: T | null,
+): Record<string, unknown> | null {
+  return actual && Object.fromEntries(Object.keys(expected).map((k) => [k, actual[k as keyof T]]));
+}
+
+/**
+ * The variables an init copied with `environ_to`, against the expectation; `<uuid:NAME>` and
+ * `<name:NAME>` in a value stand for that instance's uuid and domain name.
+ */
+async function checkInitEnv(
+  state: RunState,
+  name: string,
+  env: InitEnvExpectation,
+): Promise<string[]> {
+  const copy = await readInContainer(state, name, env.file);
+  const what = `environment of the init of ${name} (${env.file})`;
+  if (copy === null) return [`${what}: no such file in the running container`];
+  const vars = new Map<string, string>();
+  for (const entry of copy.split('\0').filter((e) => e !== '')) {
+    const eq = entry.indexOf('=');
+    vars.set(eq < 0 ? entry : entry.slice(0, eq), eq < 0 ? '' : entry.slice(eq + 1));
+  }
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(env.vars)) {
+    const expected = value === null ? null : placeholders(state, value);
+    const actual = vars.get(key) ?? null;
+    if (expected !== actual) {
+      problems.push(
+        `${what}: ${key} expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** `<uuid:web>` and `<name:web>` replaced by instance web's uuid and domain name. */
+function placeholders(state: RunState, text: string): string {
+  return text.replace(/<(uuid|name):([A-Za-z0-9_-]+)>/g, (whole, kind: string, inst: string) => {
+    const record = state.instances.get(inst)?.record;
+    return record ? String(record[kind]) : whole;
+  });
+}
+
+/**
+ * A heartbeat counter that must advance past the count read first (or reach `at_least`),
+ * read again every half second on the host's clock for at most `within_s`: real hosts keep
+ * time only roughly, and a loaded one may run the init late, but a stopped init never counts on.
+ */
+async function checkHeartbeat(
+  state: RunState,
+  name: string,
+  beat: HeartbeatExpectation,
+): Promise<string[]> {
+  const what = `heartbeat ${beat.path} of ${name}`;
+  const read = async (): Promise<number | string> => {
+    if (!state.instances.has(name)) return 'never booted';
+    try {
+      const text = await readInContainer(state, name, beat.path);
+      if (text === null) return 'no such file';
+      return /^[0-9]+$/.test(text) ? Number(text) : `not a count: ${JSON.stringify(text)}`;
+    } catch (error) {
+      if (hasCode(error, 'FailedPrecondition') || hasCode(error, 'NotFound')) return 'not running';
+      throw error;
+    }
+  };
+  const first = await read();
+  if (typeof first === 'string') return [`${what}: ${first}`];
+  const target = beat.atLeast ?? first + 1;
+  const result = await waitUntil<number>(
+    state.observer.host.clock,
+    { timeoutMs: beat.withinS * 1000, intervalMs: 500 },
+    async () => {
+      const count = await read();
+      if (typeof count === 'string') return { done: false, why: count };
+      return count >= target ? { done: true, value: count } : { done: false, why: `${count}` };
+    },
+  );
+  if (result.ok) return [];
+  return [
+    `${what}: expected ${beat.atLeast === undefined ? `to advance past ${first}` : `a count of at least ${target}`} within ${beat.withinS} s, last read ${result.why}`,
+  ];
+}
+
+/** The Nova power state get_info gives an instance, by name; `absent` when it has none. */
+export async function stateOf(state: RunState, name: string): Promise<string> {
   const inst = state.instances.get(name);
   if (!inst) return 'never booted';
   try {

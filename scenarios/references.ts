@@ -12,6 +12,16 @@ export function checkInstanceReferences(r: Reader, scenario: Scenario): void {
     for (const name of bootsOf(step)) booted.add(name);
     const named = namedBy(step);
     if (named && !booted.has(named.instance)) fail(r, named.path, named.instance, booted);
+    if (step.action.kind === 'wait') {
+      for (const [key, yaml] of [
+        ['for', 'for'],
+        ['forFiles', 'for_files'],
+      ] as const) {
+        for (const name of Object.keys(step.action[key] ?? {})) {
+          if (!booted.has(name)) fail(r, `${step.path}.wait.${yaml}.${name}`, name, booted);
+        }
+      }
+    }
     checkOutcome(r, step.outcome, `${step.path}`, booted);
     for (const [cap, outcome] of Object.entries(step.byCapability)) {
       checkOutcome(r, outcome, `${step.path}.by_capability.${cap}`, booted);
@@ -46,7 +56,12 @@ function namedBy(step: Step): { instance: string; path: string } | undefined {
     return undefined;
   }
   if ('instance' in a && a.kind !== 'boot') {
-    return { instance: a.instance, path: `${step.path}.${a.kind}` };
+    // A host action's instance is under `host_action:` in the file.
+    const hostAction = a.kind === 'stop_domain' || a.kind === 'kill_init';
+    return {
+      instance: a.instance,
+      path: `${step.path}.${hostAction ? 'host_action.' : ''}${a.kind}`,
+    };
   }
   return undefined;
 }
@@ -68,6 +83,10 @@ function instancesIn(e: Expectations, path: string): [string, string][] {
     domainXml: 'domain_xml',
     domainXpath: 'domain_xpath',
     fileOwners: 'file_owners',
+    fileOwnersHost: 'file_owners_host',
+    initUser: 'init_user',
+    initEnv: 'init_env',
+    heartbeat: 'heartbeat',
   } as const;
   for (const [key, yaml] of Object.entries(keys) as [keyof typeof keys, string][]) {
     for (const name of Object.keys(e[key] ?? {})) out.push([name, `${path}.${yaml}.${name}`]);

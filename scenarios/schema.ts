@@ -64,7 +64,14 @@ export type StepAction =
   | { kind: 'reboot'; instance: string; type: 'HARD' | 'SOFT' }
   | { kind: 'power_off'; instance: string; timeoutMs: number }
   | { kind: 'power_on'; instance: string }
-  | { kind: 'wait'; ms: number }
+  | {
+      kind: 'wait';
+      ms: number;
+      /** Until get_info gives each instance this state (at most `ms`). */
+      for?: Record<string, string>;
+      /** Until each file inside each running container has this content (null: absent). */
+      forFiles?: Record<string, Record<string, string | null>>;
+    }
   | HostAction
   | { kind: 'restart_driver' }
   | { kind: 'host_reboot' }
@@ -87,6 +94,7 @@ export type StepAction =
  */
 export type HostAction =
   | { kind: 'stop_domain'; instance: string }
+  | { kind: 'kill_init'; instance: string }
   | { kind: 'attach_loop'; volume: string }
   | { kind: 'detach_loop'; volume: string }
   | { kind: 'churn_loops'; volume: string; times: number }
@@ -632,12 +640,25 @@ function parseAction(
     case 'power_on':
       return { kind, instance: instanceName(r, value, path) };
     case 'wait': {
-      const d = r.dict(value, path, ['ms']);
-      return { kind, ms: r.int(d['ms'], `${path}.ms`) };
+      const d = r.dict(value, path, ['ms', 'for', 'for_files']);
+      const ms = r.int(d['ms'], `${path}.ms`);
+      const out: StepAction = { kind, ms };
+      if (d['for'] !== undefined) {
+        const states = r.stringMap(d['for'], `${path}.for`);
+        if (Object.keys(states).length === 0)
+          r.fail(`${path}.for`, 'instances and their states', d['for']);
+        for (const name of Object.keys(states)) instanceName(r, name, `${path}.for.${name}`);
+        out.for = states;
+      }
+      if (d['for_files'] !== undefined) {
+        out.forFiles = EXPECT_FIELDS.files.read(r, d['for_files'], `${path}.for_files`, ctx);
+      }
+      return out;
     }
     case 'host_action': {
       const kinds = [
         'stop_domain',
+        'kill_init',
         'attach_loop',
         'detach_loop',
         'churn_loops',
@@ -647,12 +668,11 @@ function parseAction(
       const d = r.dict(value, path, kinds);
       const keys = Object.keys(d);
       if (keys.length !== 1) r.fail(path, `exactly one of ${kinds.join(', ')}`, keys.join(', '));
-      if (d['stop_domain'] !== undefined)
-        return {
-          kind: 'stop_domain',
-          instance: instanceName(r, d['stop_domain'], `${path}.stop_domain`),
-        };
-      const which = keys[0] as Exclude<(typeof kinds)[number], 'stop_domain'>;
+      for (const on of ['stop_domain', 'kill_init'] as const) {
+        if (d[on] !== undefined)
+          return { kind: on, instance: instanceName(r, d[on], `${path}.${on}`) };
+      }
+      const which = keys[0] as Exclude<(typeof kinds)[number], 'stop_domain' | 'kill_init'>;
       const at = `${path}.${which}`;
       const volumeAt = (v: unknown, p: string) => {
         const volume = r.string(v, p, 'the name of a declared volume');
@@ -956,6 +976,59 @@ const FILE_OWNER_FIELDS = {
 /** A path's owner inside the container (ids through the uid/gid maps), mode and kind. */
 export type FileOwnerExpectation = Read<typeof FILE_OWNER_FIELDS>;
 
+/** Per instance and path: a FILE_OWNER_FIELDS mapping each. */
+const ownersByPath = byName((r, v, at) => {
+  const d = r.dict(v, at, Object.keys((v ?? {}) as Dict));
+  const per: Record<string, FileOwnerExpectation> = {};
+  for (const [file, o] of Object.entries(d)) {
+    const fat = `${at}["${file}"]`;
+    if (!file.startsWith('/')) r.fail(fat, 'an absolute path as the key', file);
+    per[file] = readFields(r, o, fat, FILE_OWNER_FIELDS, undefined);
+  }
+  return per;
+});
+
+/** The ids a container's init runs as, inside and on the host (INIT_USER_FIELDS). */
+const INIT_USER_FIELDS = {
+  uid: optional((r, v, path) => r.int(v, path)),
+  gid: optional((r, v, path) => r.int(v, path)),
+  host_uid: optional((r, v, path) => r.int(v, path)),
+  host_gid: optional((r, v, path) => r.int(v, path)),
+};
+
+/** What the init's environment holds (INIT_ENV_FIELDS). */
+export type InitEnvExpectation = Read<typeof INIT_ENV_FIELDS>;
+
+/** The copy an init made with `environ_to`, and the variables it must (null: must not) hold. */
+const INIT_ENV_FIELDS = {
+  file: always(absolutePath),
+  vars: always((r, v, path) => {
+    const dict = r.dict(v, path, Object.keys((v ?? {}) as Dict));
+    const out: Record<string, string | null> = {};
+    for (const [name, value] of Object.entries(dict)) {
+      out[name] = value === null ? null : r.scalar(value, `${path}.${name}`);
+    }
+    if (Object.keys(out).length === 0) r.fail(path, 'at least one variable', v);
+    return out;
+  }),
+};
+
+/** A heartbeat file that must keep counting (HEARTBEAT_EXPECT_FIELDS). */
+export type HeartbeatExpectation = Read<typeof HEARTBEAT_EXPECT_FIELDS>;
+
+const HEARTBEAT_EXPECT_FIELDS = {
+  path: always(absolutePath),
+  /** The count read now must be exceeded by a later read. */
+  advances: optional((r, v, path) => {
+    if (v !== true) r.fail(path, 'true', v);
+    return true as const;
+  }),
+  /** A count of at least N must be read. */
+  at_least: optional((r, v, path) => r.int(v, path, 1)),
+  /** How long on the host's clock it may take; default 30. */
+  within_s: always((r, v, path) => (v === undefined ? 30 : r.int(v, path, 1))),
+};
+
 /** The keys of `expect:`, each once: what it is called in the file, how it is read. */
 const EXPECT_FIELDS = {
   state: optional((r, v, path) => r.stringMap(v, path)),
@@ -966,9 +1039,10 @@ const EXPECT_FIELDS = {
       const per: Record<string, string | null> = {};
       for (const [file, content] of Object.entries(d)) {
         if (!file.startsWith('/')) r.fail(`${at}`, 'absolute paths as keys', file);
+        // An empty file is '' (r.string refuses empty names, not empty contents).
         per[file] =
-          content === null
-            ? null
+          content === null || content === ''
+            ? content
             : r.string(content, `${at}["${file}"]`, 'the content, or null for absent');
       }
       return per;
@@ -997,16 +1071,20 @@ const EXPECT_FIELDS = {
     }),
   ),
   /** Per instance and path: owner, group, mode and kind as seen inside the container. */
-  file_owners: optional(
-    byName((r, v, at) => {
-      const d = r.dict(v, at, Object.keys((v ?? {}) as Dict));
-      const per: Record<string, FileOwnerExpectation> = {};
-      for (const [file, o] of Object.entries(d)) {
-        const fat = `${at}["${file}"]`;
-        if (!file.startsWith('/')) r.fail(fat, 'an absolute path as the key', file);
-        per[file] = readFields(r, o, fat, FILE_OWNER_FIELDS, undefined);
-      }
-      return per;
+  file_owners: optional(ownersByPath),
+  /** The same with the host's ids (not mapped back through uid_maps/gid_maps). */
+  file_owners_host: optional(ownersByPath),
+  /** Per instance: the ids its init runs as, inside and on the host. */
+  init_user: optional(byName((r, v, path) => readFields(r, v, path, INIT_USER_FIELDS, undefined))),
+  /** Per instance: variables of the environment its init copied with environ_to. */
+  init_env: optional(byName((r, v, path) => readFields(r, v, path, INIT_ENV_FIELDS, undefined))),
+  /** Per instance: a heartbeat that advances, or reaches a count, within a bound. */
+  heartbeat: optional(
+    byName((r, v, path) => {
+      const beat = readFields(r, v, path, HEARTBEAT_EXPECT_FIELDS, undefined);
+      if ((beat.advances === undefined) === (beat.atLeast === undefined))
+        r.fail(path, 'exactly one of advances: true or at_least: N', v);
+      return beat;
     }),
   ),
   /** Per instance: a subset of the domain XML the driver last defined, as fast-xml-parser reads it. */

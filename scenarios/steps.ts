@@ -5,7 +5,8 @@
 import { bootDisks } from '../driver/nova/bdm-v2.js';
 import { isDriverError } from '../driver/errors.js';
 import { makeInstance } from '../harness/instances.js';
-import { checkExpectations } from './expectations.js';
+import { waitUntil } from '../driver/core/wait.js';
+import { checkExpectations, stateOf } from './expectations.js';
 import { propertiesOf, volumeFor } from './fixtures.js';
 import { StepFailure, describe, type InstanceState, type RunState } from './run-state.js';
 import type { BootStep, ErrorExpectation, HostAction, Outcome, Step } from './schema.js';
@@ -174,8 +175,10 @@ async function act(state: RunState, step: Step): Promise<void> {
       return driver.powerOn({}, inst.record, null, inst.bdi);
     }
     case 'wait':
+      if (action.for || action.forFiles) return waitFor(state, action, step);
       return state.host.clock.sleep(action.ms);
     case 'stop_domain':
+    case 'kill_init':
     case 'attach_loop':
     case 'detach_loop':
     case 'churn_loops':
@@ -227,12 +230,49 @@ function restartDriver(state: RunState): void {
   state.driver = state.newDriver(state.host);
 }
 
+/**
+ * Waits on the host's clock until get_info gives each instance its state and each file has
+ * its content, at most `ms`: an init acts at a time that real hosts keep only roughly.
+ */
+async function waitFor(
+  state: RunState,
+  action: Extract<Step['action'], { kind: 'wait' }>,
+  step: Step,
+): Promise<void> {
+  const states = action.for ?? {};
+  const files = action.forFiles ?? {};
+  for (const name of [...Object.keys(states), ...Object.keys(files)]) instance(state, name, step);
+  const result = await waitUntil(
+    state.observer.host.clock,
+    { timeoutMs: action.ms, intervalMs: 250 },
+    async () => {
+      const differ: string[] = [];
+      for (const [name, want] of Object.entries(states)) {
+        const got = await stateOf(state, name);
+        if (got !== want) differ.push(`${name} is ${got}, not ${want}`);
+      }
+      const expectations = { files } as Parameters<typeof checkExpectations>[1];
+      if (Object.keys(files).length > 0)
+        differ.push(...(await checkExpectations(state, expectations)));
+      return differ.length === 0
+        ? { done: true, value: undefined }
+        : { done: false, why: differ.join('; ') };
+    },
+  );
+  if (!result.ok) throw new StepFailure(`${step.label}: after ${action.ms} ms ${result.why}`);
+}
+
 /** What another process or an operator does on the host, through the bare ports. */
 async function hostAction(state: RunState, action: HostAction, step: Step): Promise<void> {
   const bare = state.observer.host;
   if (action.kind === 'stop_domain') {
     // `virsh destroy` behind the driver's back: the domain stops, its definition stays.
     await bare.hypervisor.destroy(String(instance(state, action.instance, step).record['name']));
+    return;
+  }
+  if (action.kind === 'kill_init') {
+    // kill -9 of the container's init (proven to be the domain's), as another process would.
+    await state.harness.killInit(String(instance(state, action.instance, step).record['name']));
     return;
   }
   const path = state.volumes.get(action.volume)!;

@@ -321,6 +321,32 @@ export class SimulatedHypervisor implements Hypervisor {
     return toEntry(root);
   }
 
+  /**
+   * Not a port: what another process on the host sees and does. The ids the running init has
+   * (root inside; on the host, the id its root maps to), null when the domain is not running.
+   */
+  initIds(name: string): { uid: number; gid: number; hostUid: number; hostGid: number } | null {
+    const domain = this.state.domains.get(name);
+    if (domain?.state !== 'running') return null;
+    const { uid, gid } = domain.spec.idmap;
+    return { uid: 0, gid: 0, hostUid: hostRoot(uid), hostGid: hostRoot(gid) };
+  }
+
+  /**
+   * Not a port: SIGKILL of the running domain's init by another process. The container ends as
+   * when its init exits: libvirt reports `shut off (shutdown)` (measured, scenarios/README.md).
+   */
+  killInit(name: string): void {
+    const domain = this.state.domains.get(name);
+    if (domain?.state !== 'running') {
+      throw new DriverError(
+        'FailedPrecondition',
+        `Failed to kill the init of ${name}: it has no running init that is provably its own`,
+      );
+    }
+    this.stop(domain);
+  }
+
   private get(name: string, argv: string[], action: string): SimDomain {
     const domain = this.state.domains.get(name);
     if (!domain) {

@@ -21,6 +21,7 @@ export { NO_NBD_REASON } from './nbd.js';
 export interface SimulatedHost extends Host {
   readonly state: SimState;
   readonly clock: FakeClock;
+  readonly hypervisor: SimulatedHypervisor;
   /** Registers a disk file as image `imageId` in the image cache. */
   addImage(imageId: string, path: string, format: 'raw' | 'qcow2'): void;
   /** The whole host state as JSON. */
@@ -50,6 +51,7 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
   return {
     ...ports,
     clock,
+    hypervisor,
     state,
     addImage: (imageId, path, format) => {
       // Like caching a Glance download: the file is copied into the image cache.

@@ -89,29 +89,12 @@ export class VirshHypervisor implements Hypervisor {
   }
 
   /**
-   * SIGKILLs the running domain's init when it is provably the domain's: the pid libvirt
-   * recorded, a child of the domain's libvirt_lxc controller, with the LIBVIRT_LXC_UUID and
-   * LIBVIRT_LXC_NAME libvirt gives every container init. Returns whether it sent the signal;
-   * anything unproven is left to virsh destroy.
+   * SIGKILLs the running domain's init when it is provably the domain's (provenInitPid).
+   * Returns whether it sent the signal; anything unproven is left to virsh destroy.
    */
   private async killInit(name: string): Promise<boolean> {
-    const readOrNull = (path: string) => this.files.readText(path).catch(() => null);
-    const status = await readOrNull(this.statusPath(name));
-    if (status === null) return false;
-    const init = parseLxcStatusInitPid(status);
-    const controller = /<domstatus\b[^>]*\spid=['"](\d+)['"]/.exec(status)?.[1];
-    const uuid = canonicalUuid(domainUuidOf(status));
-    if (init === null || controller === undefined || uuid === null) return false;
-    const procStatus = await readOrNull(`/proc/${init}/status`);
-    const parent = /^PPid:\s*(\d+)$/m.exec(procStatus ?? '')?.[1];
-    if (parent !== controller) return false;
-    const environ = ((await readOrNull(`/proc/${init}/environ`)) ?? '').split('\0');
-    if (
-      !environ.includes(`LIBVIRT_LXC_UUID=${uuid}`) ||
-      !environ.includes(`LIBVIRT_LXC_NAME=${name}`)
-    ) {
-      return false;
-    }
+    const init = await provenInitPid(this.files, this.stateDir, name);
+    if (init === null) return false;
     try {
       await this.files.signal(init, 'SIGKILL');
       return true;
@@ -208,6 +191,37 @@ export class VirshHypervisor implements Hypervisor {
     }
     return toMountEntry(root);
   }
+}
+
+/**
+ * The pid of a running domain's init, when it is provably the domain's: the pid libvirt
+ * recorded in its status file, a child of the domain's libvirt_lxc controller, with the
+ * LIBVIRT_LXC_UUID and LIBVIRT_LXC_NAME libvirt gives every container init. null otherwise
+ * (not running, gone, or not proven).
+ */
+export async function provenInitPid(
+  files: Pick<SystemFiles, 'readText'>,
+  stateDir: string,
+  name: string,
+): Promise<number | null> {
+  const readOrNull = (path: string) => files.readText(path).catch(() => null);
+  const status = await readOrNull(`${stateDir}/${name}.xml`);
+  if (status === null) return null;
+  const init = parseLxcStatusInitPid(status);
+  const controller = /<domstatus\b[^>]*\spid=['"](\d+)['"]/.exec(status)?.[1];
+  const uuid = canonicalUuid(domainUuidOf(status));
+  if (init === null || controller === undefined || uuid === null) return null;
+  const procStatus = await readOrNull(`/proc/${init}/status`);
+  const parent = /^PPid:\s*(\d+)$/m.exec(procStatus ?? '')?.[1];
+  if (parent !== controller) return null;
+  const environ = ((await readOrNull(`/proc/${init}/environ`)) ?? '').split('\0');
+  if (
+    !environ.includes(`LIBVIRT_LXC_UUID=${uuid}`) ||
+    !environ.includes(`LIBVIRT_LXC_NAME=${name}`)
+  ) {
+    return null;
+  }
+  return init;
 }
 
 /**

@@ -122,6 +122,83 @@ describe('scenario validation', () => {
       variant('init: { then: run }', 'init: { environ_to: env, then: run }'),
       'volumes.vol1.disk.filesystem.init.environ_to: expected an absolute path, got "env"',
     ],
+    [
+      'a heartbeat expectation with both advances and at_least',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { heartbeat: { web: { path: /hb, advances: true, at_least: 2 } } }',
+      ),
+      'steps[2].expect.heartbeat.web: expected exactly one of advances: true or at_least: N',
+    ],
+    [
+      'a heartbeat expectation with neither',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { heartbeat: { web: { path: /hb } } }',
+      ),
+      'steps[2].expect.heartbeat.web: expected exactly one of advances: true or at_least: N',
+    ],
+    [
+      'advances: false',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { heartbeat: { web: { path: /hb, advances: false } } }',
+      ),
+      'steps[2].expect.heartbeat.web.advances: expected true, got false',
+    ],
+    [
+      'an init_env without vars',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { init_env: { web: { file: /env } } }',
+      ),
+      'steps[2].expect.init_env.web.vars: expected',
+    ],
+    [
+      'an init_env with no variable',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { init_env: { web: { file: /env, vars: {} } } }',
+      ),
+      'steps[2].expect.init_env.web.vars: expected at least one variable',
+    ],
+    [
+      'a relative path in file_owners_host',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { file_owners_host: { web: { etc: { uid: 0 } } } }',
+      ),
+      'steps[2].expect.file_owners_host.web["etc"]: expected an absolute path as the key, got "etc"',
+    ],
+    [
+      'an instance in init_user never booted',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { init_user: { ghost: { uid: 0 } } }',
+      ),
+      'steps[2].expect.init_user.ghost: expected an instance booted by this or an earlier step (web, web2), got "ghost"',
+    ],
+    [
+      'a kill_init of an instance not booted yet',
+      variant(
+        '  - boot: { instance: web2, image: img }',
+        '  - host_action: { kill_init: web2 }\n  - boot: { instance: web2, image: img }',
+      ),
+      'steps[1].host_action.kill_init: expected an instance booted by this or an earlier step (web), got "web2"',
+    ],
+    [
+      'a wait for no instance',
+      variant('  - destroy: web', '  - wait: { ms: 10, for: {} }\n  - destroy: web'),
+      'steps[2].wait.for: expected instances and their states',
+    ],
+    [
+      'a wait for an instance never booted',
+      variant(
+        '  - destroy: web',
+        '  - wait: { ms: 10, for_files: { ghost: { /a: b } } }\n  - destroy: web',
+      ),
+      'steps[2].wait.for_files.ghost: expected an instance booted by this or an earlier step (web, web2), got "ghost"',
+    ],
   ])('reports %s with the file, path and what was expected', (_what, text, message) => {
     expect(() => parseScenarioText(text, 'scenarios/demo.yaml')).toThrow(message);
   });
@@ -151,6 +228,21 @@ describe('scenario validation', () => {
       variant('init: { then: run }', 'init: { then: { exit: 1, after: 2 } }'),
       'volumes.vol1.disk.filesystem.init.then.after',
       'after_s',
+    ],
+    [
+      'a mistyped init_user key',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { init_user: { web: { host_id: 0 } } }',
+      ),
+      'steps[2].expect.init_user.web.host_id',
+      'host_uid',
+    ],
+    [
+      'a mistyped host action',
+      variant('  - destroy: web', '  - host_action: { kill_int: web }\n  - destroy: web'),
+      'steps[2].host_action.kill_int',
+      'kill_init',
     ],
   ])('suggests the nearest key or value for %s', (_what, text, path, suggestion) => {
     expect(() => parseScenarioText(text, 'demo.yaml')).toThrow(
