@@ -164,6 +164,15 @@ export function apiRoutes(service: InstanceService, backend: Backend): Route[] {
       },
     },
     {
+      method: 'POST',
+      pattern: new RegExp(`^/v1/instances/${UUID}/resume-on-host-boot$`),
+      handle: async (r) => {
+        const uuid = uuidOf(r);
+        parseBody(EmptySchema, await r.body(), 'the resume-on-host-boot request');
+        return ok(await service.resumeOnHostBoot(uuid));
+      },
+    },
+    {
       method: 'GET',
       pattern: new RegExp(`^/v1/instances/${UUID}/console$`),
       handle: async (r) => ok({ output: await service.console(uuidOf(r)) }),

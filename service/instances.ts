@@ -146,6 +146,16 @@ export class InstanceService {
     );
   }
 
+  /**
+   * Nova's resume_state_on_host_boot: a running instance is left alone, any other hard
+   * rebooted; devices its record names from an earlier boot of the host are never touched.
+   */
+  async resumeOnHostBoot(uuid: string): Promise<InstanceView> {
+    return this.operate(uuid, (driver, inputs) =>
+      driver.resumeStateOnHostBoot({}, inputs.instance, null, inputs.blockDeviceInfo),
+    );
+  }
+
   /** Nova's get_console_output: the console log's last 100 KiB. */
   async console(uuid: string): Promise<string> {
     return this.locked(uuid, async () => {

@@ -98,6 +98,16 @@ export function simRoutes(sim: SimulatedHost, imageCache: string): Route[] {
       },
     },
     {
+      method: 'POST',
+      pattern: /^\/v1\/sim\/reboot$/,
+      handle: async (r) => {
+        parseBody(z.strictObject({}), (await r.body()) ?? {}, 'the sim reboot request');
+        // The kernel's state goes; records, files and persistent definitions stay.
+        sim.reboot();
+        return { status: 200, body: { rebooted: true } };
+      },
+    },
+    {
       method: 'GET',
       pattern: /^\/v1\/sim\/state$/,
       handle: async () => ({ status: 200, body: sim.dump() }),

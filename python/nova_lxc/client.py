@@ -121,6 +121,9 @@ class Client(object):
     def power_on(self, uuid):
         return self.call('POST', '/instances/%s/power-on' % uuid, {})
 
+    def resume_on_host_boot(self, uuid):
+        return self.call('POST', '/instances/%s/resume-on-host-boot' % uuid, {})
+
     def console(self, uuid):
         return self.call('GET', '/instances/%s/console' % uuid)['output']
 

@@ -29,6 +29,10 @@ LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
 lxc_conf.register_opts(CONF)
 
+#: Power states resume_state_on_host_boot leaves alone, as Nova's libvirt driver does.
+_RESUME_LEAVES = (power_state.RUNNING, power_state.SUSPENDED, power_state.NOSTATE,
+                  power_state.PAUSED)
+
 #: Disk formats the service boots from (service API v1, spawn spec image.disk_format).
 SUPPORTED_DISK_FORMATS = ('raw', 'qcow2')
 QCOW2_MAGIC = b'QFI\xfb'
@@ -248,6 +252,22 @@ class NovaLxcDriver(driver.ComputeDriver):
                  accel_info=None):
         self._call('power on the instance', self._client.power_on, instance.uuid,
                    instance=instance)
+
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  block_device_info=None):
+        # As Nova's libvirt driver: a guest that runs (or is paused, suspended, or in no
+        # state) is left alone; any other is brought back with a hard reboot, its network
+        # volumes connected again first (a host reboot dropped their connections). The
+        # service never releases what the instance's record names from an earlier boot.
+        try:
+            state = self.get_info(instance).state
+        except exception.InstanceNotFound:
+            state = None
+        if state in _RESUME_LEAVES:
+            return
+        self._connect_volumes(block_device_info, [], instance)
+        self._call('resume the instance after a host boot', self._client.resume_on_host_boot,
+                   instance.uuid, instance=instance)
 
     def get_console_output(self, context, instance):
         return self._call('read the console', self._client.console, instance.uuid,

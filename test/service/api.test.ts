@@ -247,6 +247,26 @@ describe('nova-lxc service over a unix socket (sim backend)', () => {
     expect(await leftovers()).toEqual(NOTHING);
   });
 
+  it('resumes an instance after the host rebooted, on new devices, and leaves a running one alone', async () => {
+    const uuid = randomUUID();
+    await f.client.call('PUT', `/v1/instances/${uuid}`, volumeSpec(await blockDevice()));
+    const resume = () =>
+      f.client.call<Record<string, unknown>>('POST', `/v1/instances/${uuid}/resume-on-host-boot`);
+    expect(await resume()).toMatchObject({ power_state: 1, state: 'running' });
+    expect(await f.client.call('POST', '/v1/sim/reboot')).toEqual({ rebooted: true });
+    expect(await f.client.call('GET', `/v1/instances/${uuid}`)).toMatchObject({
+      power_state: 4,
+      state: 'shut off',
+    });
+    expect(await resume()).toMatchObject({
+      power_state: 1,
+      state: 'running',
+      root: { partition: 1, fstype: 'ext4' },
+    });
+    await f.client.call('DELETE', `/v1/instances/${uuid}`);
+    expect(await leftovers()).toEqual(NOTHING);
+  });
+
   it("shows the driver's journal entries of the instance", async () => {
     const uuid = randomUUID();
     const view = await f.client.call<{ name: string }>(

@@ -120,6 +120,21 @@ class SimServersTest(base.NovaLxcFunctionalBase):
         self.assertIn(server['id'], message)
         self._delete_server(server)
 
+    def test_a_host_reboot_then_nova_compute_starting_brings_the_server_back(self):
+        # nova-compute's init_host calls resume_state_on_host_boot for a server whose
+        # database power state is RUNNING while the driver says otherwise.
+        self.flags(resume_guests_state_on_host_boot=True)
+        self.sim_image(IMAGE_ID, partitioned('resumed'))
+        server = self.boot(image_uuid=IMAGE_ID)
+        self.assert_running_on(server, 1)
+        self.service.client.call('POST', '/sim/reboot', {})
+        self.assertEqual('shut off', self.view(server)['state'])
+        self.assertEqual([], self.sim_state()['loops'])
+        self.compute = self.restart_compute_service(self.compute)
+        view = self.assert_running_on(server, 1)
+        self.assertEqual(1, len([e for e in view['journal'] if e['target']['kind'] == 'loop']))
+        self.assert_nothing_left(server)
+
     # -- boot from volume ----------------------------------------------------------------
 
     def test_server_from_an_existing_partitioned_volume(self):

@@ -287,6 +287,23 @@ class NovaLxcDriverTestCase(test.NoDBTestCase):
         self.assertEqual('hello\n',
                          self.driver.get_console_output(self.context, self.instance))
 
+    def test_resume_state_on_host_boot_leaves_a_running_instance_alone(self):
+        self.driver.resume_state_on_host_boot(self.context, self.instance, [])
+        self.assertEqual([], [r for r in self.service.requests if r['method'] == 'POST'])
+
+    def test_resume_state_on_host_boot_reconnects_volumes_and_asks_the_service(self):
+        from tests.fake_service import VIEW
+        self.service.answer('GET', '/v1/instances/', 200,
+                            dict(VIEW, uuid=self.instance.uuid, power_state=4, state='shut off'))
+        with mock.patch('os_brick.initiator.connector.InitiatorConnector.factory') as f:
+            f.return_value.connect_volume.return_value = {'path': '/dev/sdb'}
+            info = {'driver_volume_type': 'iscsi', 'data': {'volume_id': VOLUME_ID}}
+            bdi = {'block_device_mapping': [_bdm(self.context, self.instance, info)]}
+            self.driver.resume_state_on_host_boot(self.context, self.instance, [], bdi)
+            f.return_value.connect_volume.assert_called_once()
+        self.assertEqual(('/v1/instances/%s/resume-on-host-boot' % self.instance.uuid, {}),
+                         (self.service.last()['path'], self.service.last()['body']))
+
     def test_destroy_keeps_disks_when_asked_and_then_disconnects(self):
         with mock.patch('os_brick.initiator.connector.InitiatorConnector.factory') as f:
             info = {'driver_volume_type': 'iscsi',
