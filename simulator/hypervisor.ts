@@ -266,8 +266,9 @@ export class SimulatedHypervisor implements Hypervisor {
         'Requested operation is not valid: domain is not running',
       );
     }
-    // libvirt sends SIGTERM to the container's init. The inits the simulator runs end in
-    // `exec busybox sleep`, which has no handler, and PID 1 ignores unhandled signals.
+    // libvirt sends SIGTERM to the container's init. The inits the simulator runs are busybox
+    // sh (waiting in `sleep after_s`) or end in `exec busybox sleep`: neither has a handler,
+    // and PID 1 ignores unhandled signals (both seen on the real host: init-over-time).
   }
 
   async readConsole(name: string): Promise<string> {
