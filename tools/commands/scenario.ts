@@ -286,9 +286,12 @@ volumes:
             type: ext4
             label: rootfs
             files: { /etc/hostname: "guest\\n" }
-            # omit for "no init"; then: run | { exit: N }
+            # omit for "no init"; then: run | { exit: N } | { exit: N, after_s: S }
             init:
               writes: [{ path: /marker, content: booted }]
+              # environ_to: /env                             # its environment, for init_env
+              # heartbeat: { path: /hb, every_s: 1 }         # a counter, for expect heartbeat
+              # fill: { path: /fill, status_to: /fill.status } # until ENOSPC
               then: run
 
 steps:
