@@ -4,6 +4,7 @@
  */
 import { PowerState } from '../driver/driver.js';
 import { hasCode } from '../driver/errors.js';
+import { journalDir } from '../driver/journal.js';
 import type { RunState } from './run-state.js';
 import { createHash } from 'node:crypto';
 import { XMLParser } from 'fast-xml-parser';
@@ -153,6 +154,29 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
       vf.content,
       actual,
     );
+  }
+  for (const f of exp.instanceDiskFiles ?? []) {
+    const inst = state.instances.get(f.instance);
+    const disk = inst && `${state.instanceDir(inst)}/disk`;
+    const actual =
+      disk === undefined
+        ? null
+        : (await state.observer.host.files.exists(disk))
+          ? await state.harness.readFileOnDisk(disk, f.partition, f.path)
+          : `(the instance disk of ${f.instance} does not exist)`;
+    want(
+      `${f.path} on the instance disk of ${f.instance}${f.partition === null ? '' : ` partition ${f.partition}`}`,
+      f.content,
+      actual,
+    );
+  }
+  for (const [name, subset] of Object.entries(exp.record ?? {})) {
+    const differences = subsetDifferences(
+      subset,
+      await persistedRecord(state, name),
+      `record of ${name}`,
+    );
+    problems.push(...differences.slice(0, 3));
   }
   if (exp.hostMounts) {
     want('host mounts under instances_path', [...exp.hostMounts].sort(), await hostMounts(state));
@@ -340,6 +364,36 @@ async function checkHeartbeat(
 }
 
 /** The Nova power state get_info gives an instance, by name; `absent` when it has none. */
+/**
+ * What the driver persisted for an instance: Nova's system_metadata keys (the rootfs record
+ * parsed) and the driver's journal entry, normalised together with the run's trace so that
+ * devices keep the trace's `<loop#N>` names.
+ */
+async function persistedRecord(state: RunState, name: string): Promise<Record<string, unknown>> {
+  const inst = state.instances.get(name);
+  const meta = (inst?.record['system_metadata'] ?? {}) as Record<string, string>;
+  const parse = (text: string | null | undefined): unknown => {
+    if (typeof text !== 'string') return null;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  };
+  const journal = inst
+    ? await state.observer.host.journal.read(
+        journalDir(state.stateDir),
+        String(inst.record['uuid']),
+      )
+    : null;
+  const view = {
+    rootfs_device_name: meta['rootfs_device_name'] ?? null,
+    nova_lxc_rootfs: parse(meta['nova_lxc_rootfs']),
+    journal: parse(journal),
+  };
+  return state.normaliseWithTrace(view) as Record<string, unknown>;
+}
+
 export async function stateOf(state: RunState, name: string): Promise<string> {
   const inst = state.instances.get(name);
   if (!inst) return 'never booted';

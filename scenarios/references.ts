@@ -82,6 +82,7 @@ function instancesIn(e: Expectations, path: string): [string, string][] {
     files: 'files',
     domainXml: 'domain_xml',
     domainXpath: 'domain_xpath',
+    record: 'record',
     fileOwners: 'file_owners',
     fileOwnersHost: 'file_owners_host',
     initUser: 'init_user',
@@ -92,6 +93,9 @@ function instancesIn(e: Expectations, path: string): [string, string][] {
     for (const name of Object.keys(e[key] ?? {})) out.push([name, `${path}.${yaml}.${name}`]);
   }
   (e.domains ?? []).forEach((name, i) => out.push([name, `${path}.domains[${i}]`]));
+  (e.instanceDiskFiles ?? []).forEach((f, i) =>
+    out.push([f.instance, `${path}.instance_disk_files[${i}].instance`]),
+  );
   (e.hostMounts ?? []).forEach((mount, i) => {
     out.push([mount.split('/', 1)[0]!, `${path}.host_mounts[${i}]`]);
   });

@@ -5,6 +5,7 @@
  */
 import { LxcDriver, type LxcDriverOptions } from '../driver/driver.js';
 import { isDriverError } from '../driver/errors.js';
+import { DEFAULT_STATE_DIR } from '../driver/journal.js';
 import type { Host } from '../driver/ports/index.js';
 import type { BackendHarness } from '../harness/harness.js';
 import { HostObserver } from '../harness/observer.js';
@@ -147,6 +148,23 @@ export class RunState {
   async noteBoot(): Promise<void> {
     const id = await this.observer.host.clock.bootId();
     if (!this.replacements.has(id)) this.replacements.set(id, `<boot#${(this.boots += 1)}>`);
+  }
+
+  /** The driver's state directory (its journal): the driver's default, as a compute node has it. */
+  get stateDir(): string {
+    return this.driverOptions().stateDir ?? DEFAULT_STATE_DIR;
+  }
+
+  /** A value with host-specific strings normalised as the trace is, its devices named as there. */
+  normaliseWithTrace(value: unknown): unknown {
+    const entries = normaliseTrace(
+      [...this.recorder.entries, { step: '', op: 'record', args: [value] }],
+      {
+        replacements: this.replacements,
+        domainNames: new Set([...this.instances.values()].map((i) => String(i.record['name']))),
+      },
+    );
+    return (entries.at(-1)?.args as unknown[] | undefined)?.[0];
   }
 
   /** A host-specific message with the scenario's placeholders in. */

@@ -953,6 +953,21 @@ const VOLUME_FILE_FIELDS = {
   ),
 };
 
+const INSTANCE_DISK_FILE_FIELDS = {
+  instance: always((r, v, path) => instanceName(r, v, path)),
+  partition: always((r, v, path) => (v === undefined || v === null ? null : r.int(v, path, 1))),
+  path: always((r, v, path) => r.string(v, path)),
+  content: always((r, v, path) =>
+    v === null ? null : r.string(v, path, 'the content, or null for absent'),
+  ),
+};
+
+/** A file in an instance disk, read from the disk file (after a destroy that kept it). */
+export type InstanceDiskFileExpectation = Read<typeof INSTANCE_DISK_FILE_FIELDS>;
+
+/** What `record:` can show of an instance: Nova's two system_metadata keys and the journal. */
+export const RECORD_KEYS = ['rootfs_device_name', 'nova_lxc_rootfs', 'journal'] as const;
+
 const DISK_BYTES_FIELDS = {
   volume: always(volumeName),
   offset: always((r, v, path) => r.int(v, path)),
@@ -1051,6 +1066,15 @@ const EXPECT_FIELDS = {
   volume_files: optional(
     listOf((r, v, path, ctx: StepContext) => readFields(r, v, path, VOLUME_FILE_FIELDS, ctx)),
   ),
+  /** A file in an instance's disk file (`<instance dir>/disk`), read without attaching it. */
+  instance_disk_files: optional(
+    listOf((r, v, path) => readFields(r, v, path, INSTANCE_DISK_FILE_FIELDS, undefined)),
+  ),
+  /**
+   * Per instance: a subset of what the driver persisted for it (system_metadata's
+   * rootfs_device_name and nova_lxc_rootfs, and its journal entry), normalised as traces are.
+   */
+  record: optional(byName((r, v, path): Record<string, unknown> => r.dict(v, path, RECORD_KEYS))),
   host_mounts: optional(listOf((r, v, path) => r.string(v, path, '"<instance>/<path>"'))),
   attached: optional(
     listOf((r, v, at, ctx: StepContext) => {

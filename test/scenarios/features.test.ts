@@ -54,6 +54,50 @@ describe('scenario expectations and steps beyond boot and destroy', () => {
     ).toContain('count(//filesystem) on the domain XML of web: expected 2, got 1');
   });
 
+  it("matches a subset of the driver's persisted record, devices named as in the trace", async () => {
+    expect(
+      await runWith(
+        `    expect:\n      record:\n        web:\n          rootfs_device_name: '<loop#2>'\n` +
+          `          nova_lxc_rootfs: { partition: 1, bootId: '<boot#1>', volumes: [{ key: '<volume:vol1>' }] }\n` +
+          `          journal: { operation: null, items: [{ target: { kind: domain } }] }\n`,
+      ),
+    ).toBe('');
+  });
+
+  it('names where the persisted record differs', async () => {
+    expect(
+      await runWith(`    expect: { record: { web: { nova_lxc_rootfs: { partition: 2 } } } }\n`),
+    ).toContain('record of web.nova_lxc_rootfs.partition: expected 2, got 1');
+  });
+
+  it('reads a file in an instance disk kept by destroy_disks false, and says when there is no disk', async () => {
+    const image = `
+name: demo
+host: { images_type: raw }
+images:
+  img:
+    disk:
+      size: 64M
+      table: mbr
+      partitions:
+        - { number: 1, start: 2048, size: 61440, filesystem: { type: ext4, init: { writes: [{ path: /m, content: hi }], then: run } } }
+steps:
+  - boot: { instance: web, image: img }
+  - destroy: { instance: web, destroy_disks: false }
+    expect: { instance_disk_files: [{ instance: web, partition: 1, path: /m, content: hi }] }
+  - destroy: web
+    expect: { instance_disk_files: [{ instance: web, partition: 1, path: /m, content: hi }] }
+`;
+    const result = await runScenario(expandScenario(parseScenarioText(image, 'demo.yaml'))[0]!, {
+      backend: 'sim',
+      harness: () => createSimHarness(),
+    });
+    expect(result.error).toContain(
+      'steps[2]: /m on the instance disk of web partition 1: expected "hi", got "(the instance disk of web does not exist)"',
+    );
+    expect(result.outcomes.map((o) => o.outcome)).toEqual(['ok', 'ok', 'ok']);
+  });
+
   it('fails a zero region that is not zero, naming the first non-zero byte', async () => {
     expect(
       await runWith(

@@ -199,6 +199,40 @@ describe('scenario validation', () => {
       ),
       'steps[2].wait.for_files.ghost: expected an instance booted by this or an earlier step (web, web2), got "ghost"',
     ],
+    [
+      'a record key the driver does not persist',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { record: { web: { rootfs_device: x } } }',
+      ),
+      'steps[2].expect.record.web.rootfs_device: expected one of the keys rootfs_device_name, nova_lxc_rootfs, journal',
+    ],
+    [
+      'an instance_disk_files entry without a path',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { instance_disk_files: [{ instance: web2 }] }',
+      ),
+      'steps[2].expect.instance_disk_files[0].path: expected a string',
+    ],
+    [
+      'an instance_disk_files entry for an instance never booted',
+      variant(
+        '  - destroy: web',
+        '  - destroy: web\n    expect: { instance_disk_files: [{ instance: db, path: /m, content: x }] }',
+      ),
+      'steps[2].expect.instance_disk_files[0].instance: expected an instance booted by this or an earlier step',
+    ],
+    [
+      'a resume of an instance never booted',
+      variant('  - destroy: web', '  - resume: db'),
+      'steps[2].resume: expected an instance booted by this or an earlier step',
+    ],
+    [
+      'host_reboot with a value other than true',
+      variant('  - destroy: web', '  - host_reboot: yes'),
+      'steps[2].host_reboot: expected true',
+    ],
   ])('reports %s with the file, path and what was expected', (_what, text, message) => {
     expect(() => parseScenarioText(text, 'scenarios/demo.yaml')).toThrow(message);
   });
