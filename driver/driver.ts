@@ -288,15 +288,18 @@ export class LxcDriver {
       await this.journalled(inst, 'power-off', async (d) => {
         const dir = await d.instanceDir(inst);
         const { record } = await d.currentRecord(inst, dir);
-        if (await d.ownDomain(inst)) {
+        const domain = await d.ownDomain(inst);
+        if (domain) {
           const timeout = options.timeoutMs ?? 0;
-          if (
-            timeout > 0 &&
-            !(await d.cleanShutdown(inst.name, timeout, options.retryIntervalMs ?? 0))
-          ) {
-            d.log.info(`Instance failed to shutdown in ${timeout / 1000} seconds.`);
+          if (timeout > 0) {
+            if (!(await d.cleanShutdown(inst.name, timeout, options.retryIntervalMs ?? 0))) {
+              d.log.info(`Instance failed to shutdown in ${timeout / 1000} seconds.`);
+            }
+            // The state changed (or not) while it was asked to shut down: look again.
+            await d.stopDomain(inst.name);
+          } else {
+            await d.stopDomain(inst.name, { state: domain.state });
           }
-          await d.stopDomain(inst.name);
         }
         if (record) {
           // The rootfs devices go; the volumes stay connected with the domain, as in Nova.
@@ -620,8 +623,8 @@ export class LxcDriver {
         await this.disks.release(record, save);
         return;
       }
-      await this.host.hypervisor.start(inst.name);
-      const state = (await this.domainInfo(inst.name)).state;
+      // The info as it stands right after the start: no dominfo process of its own.
+      const { state } = await this.host.hypervisor.start(inst.name);
       if (state !== 'running') {
         throw new DriverError(
           'FailedPrecondition',
@@ -642,7 +645,8 @@ export class LxcDriver {
     const dir = await this.instanceDir(inst);
     const { record, stale } = await this.currentRecord(inst, dir);
     const domain = await this.ownDomain(inst);
-    if (domain) await this.stopDomain(inst.name);
+    // The state ownDomain just read: no second dominfo before the destroy.
+    if (domain) await this.stopDomain(inst.name, { state: domain.state });
     const failures: unknown[] = [];
     if (stale) {
       // The record was of an earlier boot: nothing at its mount point or numbers is ours.
@@ -674,7 +678,7 @@ export class LxcDriver {
     if (made.domainDefined) {
       // This call defined it, so it is ours without asking libvirt, which may still have no
       // init pid to answer dominfo with.
-      steps.push(['stop the domain', () => this.stopDomain(inst.name, true)]);
+      steps.push(['stop the domain', () => this.stopDomain(inst.name, { ours: true })]);
     }
     const record = made.record;
     if (record) {
@@ -994,28 +998,36 @@ export class LxcDriver {
 
   /**
    * Stops the named domain (the caller proved it ours) and waits until it is down. `known`:
-   * the caller defined it in this call, so it is stopped without a first dominfo.
+   * the state the caller has just read (no dominfo first), or `ours` when the caller defined
+   * it in this call and stops it whatever its state.
    */
-  private async stopDomain(name: string, known = false): Promise<void> {
-    if (!known) {
-      let state: DomainState;
+  private async stopDomain(
+    name: string,
+    known: { state: DomainState } | { ours: true } | undefined = undefined,
+  ): Promise<void> {
+    let state: DomainState | undefined = known && 'state' in known ? known.state : undefined;
+    if (known === undefined) {
       try {
         state = (await this.domainInfo(name)).state;
       } catch (error) {
         if (hasCode(error, 'NotFound')) return;
         throw error;
       }
-      if (state === 'shut off' || state === 'shutdown' || state === 'crashed') {
-        return;
-      }
+    }
+    if (state === 'shut off' || state === 'shutdown' || state === 'crashed') {
+      return;
     }
     try {
       await this.host.hypervisor.destroy(name);
+      // libvirt's destroy returns once the domain is off: nothing left to wait for.
+      return;
     } catch (error) {
       // Nova tolerates exactly this LXC error; the container is going down regardless.
       if (hasCode(error, 'Busy') && /Some processes refused to die/.test(error.message)) {
         this.log.warn(`Domain ${name}: ${error.message}; waiting for it to stop`);
-      } else if (!hasCode(error, 'NotFound', 'FailedPrecondition')) {
+      } else if (hasCode(error, 'NotFound')) {
+        return;
+      } else if (!hasCode(error, 'FailedPrecondition')) {
         throw error;
       }
     }

@@ -79,7 +79,7 @@ export class SimulatedHypervisor implements Hypervisor {
     return describe(domain);
   }
 
-  async start(name: string): Promise<void> {
+  async start(name: string): Promise<DomainInfo> {
     const argv = ['virsh', '-c', URI, 'start', name];
     const domain = this.get(name, argv, 'start domain');
     if (domain.state === 'running') {
@@ -129,6 +129,9 @@ export class SimulatedHypervisor implements Hypervisor {
     this.initPidAt.set(name, this.clock.now() + this.state.initPidDelayMs);
     this.timers.set(name, []);
     this.runInit(domain, fs, effects);
+    // Right after the start, before any later event on the clock: an init that exits at once
+    // has already stopped the domain.
+    return describe(domain);
   }
 
   /**

@@ -28,15 +28,19 @@ export interface Hypervisor {
   define(xml: string): Promise<DomainInfo>;
 
   /**
-   * Starts a defined, inactive domain. Fails with NotFound, FailedPrecondition (already
+   * Starts a defined, inactive domain and resolves with its info as it stands right after the
+   * start: `running` while its init lives, `shut off` when the container already stopped
+   * (an init that exits at once). A snapshot, like any info: an init that dies a moment later
+   * shows in the next info, not here. Fails with NotFound, FailedPrecondition (already
    * running), or the hypervisor's own start error (e.g. no init in the rootfs). Not idempotent.
    */
-  start(name: string): Promise<void>;
+  start(name: string): Promise<DomainInfo>;
 
   /**
-   * Stops a running domain at once (virsh destroy). NotFound when it does not exist,
-   * FailedPrecondition when it is not running. libvirt's "Some processes refused to die"
-   * arrives as a Busy error for the driver to tolerate.
+   * Stops a running domain at once (virsh destroy), a forced power-off: it resolves once the
+   * domain is stopped. NotFound when it does not exist, FailedPrecondition when it is not
+   * running. libvirt's "Some processes refused to die" arrives as a Busy error for the driver
+   * to tolerate (the domain may then still be going down).
    */
   destroy(name: string): Promise<void>;
 

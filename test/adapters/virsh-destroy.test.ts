@@ -120,6 +120,25 @@ describe('virsh define', () => {
   });
 });
 
+describe('virsh start', () => {
+  it('answers from the status file while its init lives and is the domain’s: one process', async () => {
+    const { calls, hypervisor } = fakeHost(provenInit);
+    await expect(hypervisor.start('c1')).resolves.toEqual({
+      name: 'c1',
+      uuid: UUID,
+      state: 'running',
+      persistent: true,
+    });
+    expect(calls).toEqual(['start c1']);
+  });
+
+  it('asks libvirt when the init is not proven (a parent other than the controller)', async () => {
+    const { calls, hypervisor } = fakeHost({ ...provenInit, '/proc/501/status': 'PPid:\t1\n' });
+    await hypervisor.start('c1').catch(() => undefined);
+    expect(calls).toEqual(['start c1', 'dominfo c1']);
+  });
+});
+
 describe('virsh dominfo right after a start', () => {
   it('takes the fields dominfo printed before it failed on the init pid', async () => {
     const stdout = `Id:             1\nName:           c1\nUUID:           ${UUID}\nState:          running\nPersistent:     yes\n`;

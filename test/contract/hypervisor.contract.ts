@@ -41,7 +41,8 @@ export function describeHypervisorContract(makeHarness: HarnessFactory): void {
         persistent: true,
       });
       expect(await h.host.hypervisor.list()).toContainEqual(info);
-      await h.host.hypervisor.start(name);
+      // start answers with the info right after it, as dominfo would print it.
+      expect(await h.host.hypervisor.start(name)).toEqual({ ...info, state: 'running' });
       expect(await h.host.hypervisor.info(name)).toEqual({ ...info, state: 'running' });
       expect(await h.host.hypervisor.containerRoot(name)).toMatchObject({
         source: loop.device,
@@ -51,6 +52,7 @@ export function describeHypervisorContract(makeHarness: HarnessFactory): void {
       await expect(h.host.hypervisor.start(name)).rejects.toMatchObject({
         code: 'FailedPrecondition',
       });
+      // destroy resolves once the domain is stopped: no waiting after it.
       await h.host.hypervisor.destroy(name);
       expect((await h.host.hypervisor.info(name)).state).toBe('shut off');
       await expect(h.host.hypervisor.destroy(name)).rejects.toMatchObject({

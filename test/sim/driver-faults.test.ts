@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DriverError } from '../../driver/errors.js';
 import { LxcDriver, ROOTFS_RECORD_KEY, type Logger } from '../../driver/index.js';
 import { createSimHarness } from '../../harness/sim-harness.js';
 import {
@@ -114,10 +115,14 @@ describe('destroy tolerances', () => {
     await harness.cleanup();
   });
 
-  it('times out when the domain never stops, naming it', async () => {
+  it('times out when the domain never stops after "Some processes refused to die", naming it', async () => {
     const { host, driver, instance, bdi } = await setup({ destroyTimeoutMs: 2000 });
     await driver.spawn({}, instance, {}, [], null, null, null, bdi);
-    host.hypervisor.destroy = async () => {};
+    // A destroy that resolves has stopped the domain (the port's contract); libvirt's
+    // tolerated failure is the one after which the driver waits.
+    host.hypervisor.destroy = async () => {
+      throw new DriverError('Busy', 'Failed to destroy domain: Some processes refused to die');
+    };
     await expect(driver.destroy({}, instance, null, bdi)).rejects.toMatchObject({
       code: 'Timeout',
       message: expect.stringContaining(String(instance['name'])),

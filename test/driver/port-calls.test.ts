@@ -1,0 +1,66 @@
+/**
+ * What spawn and destroy ask the host, counted from the trace of port calls: each question
+ * that costs a process on the real host (a virsh dominfo, a scan of every loop device) is
+ * asked once, and the answers are passed along. Counts only; speed is `npm run bench`'s.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LxcDriver } from '../../driver/index.js';
+import { makeHarness } from '../../harness/backend.js';
+import type { BackendHarness } from '../../harness/harness.js';
+import { makeInstance, plainDisk, volumeBdi } from '../../harness/instances.js';
+import { TraceRecorder } from '../../harness/trace.js';
+
+let harness: BackendHarness;
+beforeEach(async () => {
+  harness = await makeHarness();
+});
+afterEach(async () => {
+  await harness.cleanup();
+});
+
+async function calls(run: () => Promise<void>): Promise<string[]> {
+  const recorder = new TraceRecorder();
+  harness.trace(recorder);
+  try {
+    await run();
+  } finally {
+    harness.trace(undefined);
+  }
+  return recorder.entries.map((e) => e.op);
+}
+
+const count = (ops: string[], op: string) => ops.filter((o) => o === op).length;
+
+describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
+  it('spawn asks the domain info once (before anything changes) and scans the loop devices once', async () => {
+    const volume = await harness.makeDiskFile(plainDisk(), 'volume');
+    const driver = new LxcDriver(harness.host, { instancesPath: harness.instancesPath });
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    const spawn = await calls(() => driver.spawn({}, instance, {}, [], null, null, null, bdi));
+    // The state after the start is start's own answer, not a second dominfo.
+    expect(count(spawn, 'hypervisor.info')).toBe(1);
+    expect(spawn.indexOf('hypervisor.info')).toBeLessThan(spawn.indexOf('volumes.connect'));
+    expect(count(spawn, 'blockDevices.loopsOver')).toBe(1);
+    expect(count(spawn, 'blockDevices.listLoops')).toBe(0);
+
+    const destroy = await calls(() => driver.destroy({}, instance, null, bdi));
+    // One dominfo proves the domain ours and gives its state; a destroy that returned has
+    // stopped it, so nothing is polled afterwards.
+    expect(count(destroy, 'hypervisor.info')).toBe(1);
+    expect(count(destroy, 'hypervisor.destroy')).toBe(1);
+    expect(count(destroy, 'hypervisor.undefine')).toBe(1);
+  });
+
+  it('a power off without a timeout asks the domain info once', async () => {
+    const volume = await harness.makeDiskFile(plainDisk(), 'volume');
+    const driver = new LxcDriver(harness.host, { instancesPath: harness.instancesPath });
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    await driver.spawn({}, instance, {}, [], null, null, null, bdi);
+    const off = await calls(() => driver.powerOff(instance));
+    expect(count(off, 'hypervisor.info')).toBe(1);
+    expect(count(off, 'hypervisor.destroy')).toBe(1);
+    await driver.destroy({}, instance, null, bdi);
+  });
+});
