@@ -67,6 +67,8 @@ export class RunState {
   readonly outOfBandMounts = new Map<string, { dir: string; device: string }>();
   /** Volume name → the loop device the harness attached for `local_device`. */
   readonly localDevices = new Map<string, string>();
+  /** Volume name → the release of a holder process that keeps its loop device open. */
+  readonly holders = new Map<string, () => Promise<void>>();
   /** Boot ids seen so far (named `<boot#1>`, `<boot#2>` in traces, in the order seen). */
   private boots = 0;
 

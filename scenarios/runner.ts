@@ -87,6 +87,11 @@ export async function runScenario(run: ScenarioRun, options: RunOptions): Promis
 async function teardown(state: RunState): Promise<string | undefined> {
   state.harness.faults.clear();
   const problems: string[] = [];
+  for (const release of state.holders.values()) {
+    await release().catch((e: unknown) => {
+      problems.push(`teardown could not end a holder process: ${describe(e)}`);
+    });
+  }
   for (const { dir } of state.outOfBandMounts.values()) {
     await state.observer.host.mounts.unmount(dir).catch((e: unknown) => {
       problems.push(`teardown could not unmount the host action's ${dir}: ${describe(e)}`);

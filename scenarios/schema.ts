@@ -96,6 +96,8 @@ export type HostAction =
   | { kind: 'stop_domain'; instance: string }
   | { kind: 'kill_init'; instance: string }
   | { kind: 'attach_loop'; volume: string }
+  | { kind: 'hold_loop'; volume: string }
+  | { kind: 'release_loop'; volume: string }
   | { kind: 'detach_loop'; volume: string }
   | { kind: 'churn_loops'; volume: string; times: number }
   | { kind: 'mount_partition'; volume: string; partition: number }
@@ -664,6 +666,8 @@ function parseAction(
         'churn_loops',
         'mount_partition',
         'unmount_partition',
+        'hold_loop',
+        'release_loop',
       ] as const;
       const d = r.dict(value, path, kinds);
       const keys = Object.keys(d);
@@ -679,7 +683,12 @@ function parseAction(
         if (!ctx.volumes[volume]) r.fail(p, 'the name of a declared volume', volume);
         return volume;
       };
-      if (which === 'attach_loop' || which === 'detach_loop')
+      if (
+        which === 'attach_loop' ||
+        which === 'detach_loop' ||
+        which === 'hold_loop' ||
+        which === 'release_loop'
+      )
         return { kind: which, volume: volumeAt(d[which], at) };
       if (which === 'churn_loops') {
         const c = r.dict(d[which], at, ['volume', 'times']);

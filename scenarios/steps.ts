@@ -181,6 +181,8 @@ async function act(state: RunState, step: Step): Promise<void> {
     case 'kill_init':
     case 'attach_loop':
     case 'detach_loop':
+    case 'hold_loop':
+    case 'release_loop':
     case 'churn_loops':
     case 'mount_partition':
     case 'unmount_partition':
@@ -196,6 +198,7 @@ async function act(state: RunState, step: Step): Promise<void> {
       }
       // The kernel's state goes with the boot, then the driver starts again from the records.
       await state.harness.hostReboot();
+      state.holders.clear();
       state.outOfBandLoops.clear();
       state.outOfBandMounts.clear();
       await state.noteBoot();
@@ -289,6 +292,24 @@ async function hostAction(state: RunState, action: HostAction, step: Step): Prom
       await bare.blockDevices.detachLoop(loop.device);
       state.outOfBandLoops.delete(loop.device);
     }
+    return;
+  }
+  if (action.kind === 'hold_loop') {
+    // Another process opens the loop device over the volume's file and keeps it open.
+    const loop = (await state.observer.loops()).find((l) => l.backingFile === path);
+    if (!loop)
+      throw new StepFailure(`${step.label}: no loop device serves volume ${action.volume}`);
+    if (state.holders.has(action.volume))
+      throw new StepFailure(`${step.label}: volume ${action.volume}'s loop device is held already`);
+    state.holders.set(action.volume, await state.harness.holdDevice(loop.device));
+    return;
+  }
+  if (action.kind === 'release_loop') {
+    const release = state.holders.get(action.volume);
+    if (!release)
+      throw new StepFailure(`${step.label}: no hold_loop of volume ${action.volume} before`);
+    state.holders.delete(action.volume);
+    await release();
     return;
   }
   if (action.kind === 'mount_partition' || action.kind === 'unmount_partition') {

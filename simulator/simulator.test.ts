@@ -75,6 +75,22 @@ describe('simulated loop devices', () => {
     expect(await host.blockDevices.listLoops()).toEqual([]);
   });
 
+  it('defers the detach of a device another process holds open, as Linux 6.x does, and frees it on close', async () => {
+    const host = createSimulatedHost();
+    buildDisk(host.state, '/img/a.img', ext4());
+    const loop = await host.blockDevices.attachLoop('/img/a.img');
+    host.state.open(loop.device);
+    await expect(host.blockDevices.detachLoop(loop.device)).rejects.toMatchObject({
+      code: 'Busy',
+    });
+    expect(await host.blockDevices.loopDevice(loop.device)).toMatchObject({ autoclear: true });
+    await expect(host.blockDevices.detachLoop(loop.device)).rejects.toMatchObject({
+      code: 'Busy',
+    });
+    host.state.close(loop.device);
+    expect(await host.blockDevices.loopDevice(loop.device)).toBeNull();
+  });
+
   it('bounds reads by offset and size limit', async () => {
     const host = createSimulatedHost();
     const disk = buildDisk(host.state, '/img/a.img', { size: '1M', table: 'none' });

@@ -153,6 +153,8 @@ export class SimState {
    * shows (`PATH (deleted)`): the loop keeps the bytes until it is detached.
    */
   readonly unlinked = new Map<string, SimDisk>();
+  /** Devices other processes hold open (a holder), with how many opens each. */
+  readonly openers = new Map<string, number>();
   readonly initPidDelayMs: number;
   private nextId = 1;
 
@@ -329,7 +331,7 @@ export class SimState {
     }
     for (const l of this.loops) if (l?.backingFile === device) count++;
     for (const n of this.nbd) if (n?.file === device) count++;
-    return count;
+    return count + (this.openers.get(device) ?? 0);
   }
 
   /**
@@ -361,6 +363,7 @@ export class SimState {
     this.nbd.fill(undefined);
     this.hostMounts.length = 0;
     this.unlinked.clear();
+    this.openers.clear();
     for (const [name, domain] of [...this.domains]) {
       if (!domain.persistent) {
         this.domains.delete(name);
@@ -370,6 +373,19 @@ export class SimState {
       domain.namespace = [];
       domain.console = '';
     }
+  }
+
+  /** Another process opens `device` and keeps it open (a holder); `close` ends it. */
+  open(device: string): void {
+    this.openers.set(device, (this.openers.get(device) ?? 0) + 1);
+  }
+
+  /** A holder closes `device`: a detach deferred while it was open happens now (autoclear). */
+  close(device: string): void {
+    const left = (this.openers.get(device) ?? 0) - 1;
+    if (left > 0) this.openers.set(device, left);
+    else this.openers.delete(device);
+    this.settleAutoclear();
   }
 
   /** Frees autoclear loop devices that nothing holds any more, as the kernel does on last close. */

@@ -98,6 +98,23 @@ steps:
     expect(result.outcomes.map((o) => o.outcome)).toEqual(['ok', 'ok', 'ok']);
   });
 
+  it('holds the loop device of a volume: destroy is Busy until the holder lets go', async () => {
+    expect(
+      await runWith(
+        `  - host_action: { hold_loop: vol1 }\n  - destroy: web\n    error: { code: Busy }\n` +
+          `    expect: { attached: [{ loop: 'volume:vol1', offset: 0 }] }\n` +
+          `  - host_action: { release_loop: vol1 }\n    expect: { attached: [] }\n` +
+          `  - destroy: web\n    expect: { clean: true }\n`,
+      ),
+    ).toBe('');
+  });
+
+  it('refuses a release_loop without a hold_loop before it', async () => {
+    expect(await runWith(`  - host_action: { release_loop: vol1 }\n`)).toContain(
+      'steps[1]: no hold_loop of volume vol1 before',
+    );
+  });
+
   it('fails a zero region that is not zero, naming the first non-zero byte', async () => {
     expect(
       await runWith(
