@@ -1,4 +1,4 @@
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { CommandError, reasonOf, type ErrorCode } from '../errors.js';
@@ -24,6 +24,13 @@ export interface RunOptions {
   allowExitCodes?: readonly number[];
   /** Kills the command after this many milliseconds (a Timeout error). */
   timeoutMs?: number;
+  /**
+   * A file (or device) opened read-only as the command's stdin, instead of `input`. It is open
+   * before run() returns, so a command that keeps it (a holder) holds it from then on.
+   */
+  stdinFile?: string;
+  /** Kills the command (SIGKILL) when aborted; the run then fails as killed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -153,11 +160,23 @@ export class ProcessCommandRunner implements CommandRunner {
         }),
       );
     }
+    // Opened now (synchronously), and closed here once the child has its own copy.
+    const stdinFd = options.stdinFile === undefined ? undefined : openSync(options.stdinFile, 'r');
     return new Promise((resolve, reject) => {
-      const child = spawn(file, args, {
-        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        env: { ...process.env, LC_ALL: 'C' },
-      });
+      let child;
+      try {
+        child = spawn(file, args, {
+          stdio: [stdinFd ?? (options.input === undefined ? 'ignore' : 'pipe'), 'pipe', 'pipe'],
+          env: { ...process.env, LC_ALL: 'C' },
+        });
+      } finally {
+        if (stdinFd !== undefined) closeSync(stdinFd);
+      }
+      if (options.signal) {
+        const kill = () => child.kill('SIGKILL');
+        if (options.signal.aborted) kill();
+        else options.signal.addEventListener('abort', kill, { once: true });
+      }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
