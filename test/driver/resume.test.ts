@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_RECORD_KEY } from '../../driver/index.js';
 import type { LoopDevice } from '../../driver/index.js';
-import { journalDir } from '../../driver/journal.js';
+import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/journal.js';
+import { reclaim } from '../../driver/reclaim.js';
 import { BACKEND } from '../../harness/backend.js';
 import {
   makeInstance,
@@ -141,6 +142,38 @@ describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
     expect(
       await suite.host.files.exists(`${suite.harness.instancesPath}/${String(saved['uuid'])}`),
     ).toBe(false);
+  });
+
+  it("reclaim after a reboot leaves alone what has a crashed spawn's device numbers now, and removes its directory", async () => {
+    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const uuid = String(makeInstance()['uuid']);
+    const dir = `${await suite.host.files.realpath(suite.harness.instancesPath)}/${uuid}`;
+    const writer = await InstanceJournalWriter.open(suite.host, journalDir(suite.stateDir), {
+      uuid,
+      domain: `nlt-${uuid.slice(0, 8)}`,
+      instanceDir: dir,
+    });
+    const ports = journalledHost(suite.host, writer);
+    await writer.begin('spawn');
+    await ports.files.ensureDir(`${dir}/rootfs`);
+    const ours = await ports.blockDevices.attachLoop(volume);
+    await ports.mounts.mount(ours.device, `${dir}/rootfs`, { fstype: 'ext4' });
+    // The host reboots in the middle of the spawn; afterwards someone attaches the same file.
+    await suite.harness.hostReboot();
+    const theirs = await otherProcessAttaches(volume);
+    expect(theirs.device).toBe(ours.device);
+
+    const actions = await reclaim(suite.host, {
+      instancesPath: suite.harness.instancesPath,
+      stateDir: suite.stateDir,
+    });
+    expect(actions.map((a) => [a.outcome, a.what.split(' ')[0], a.reason ?? ''])).toEqual([
+      ['left alone', 'mount', expect.stringContaining('the host has booted since') as string],
+      ['left alone', 'rootfs', expect.stringContaining('the host has booted since') as string],
+      ['released', 'directory', ''],
+    ]);
+    expect(await suite.harness.bare.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+    expect(await suite.host.journal.keys(journalDir(suite.stateDir))).toEqual([]);
   });
 
   it('leaves a running instance alone', async () => {
