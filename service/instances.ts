@@ -295,6 +295,9 @@ export class InstanceService {
   private async rootOf(record: InstanceRecord): Promise<RootView | null> {
     const rootfs = readRootfsRecord(record.systemMetadata);
     if (!rootfs) return null;
+    // A record of an earlier boot names devices that went with it (until resume clears it).
+    if (rootfs.bootId !== undefined && rootfs.bootId !== (await this.options.host.clock.bootId()))
+      return null;
     const lastLoop = rootfs.attached.filter((a) => a.kind === 'loop').at(-1);
     const mounted = (await this.options.host.mounts.list()).some(
       (m) => m.target === rootfs.mountPoint,

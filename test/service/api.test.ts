@@ -254,9 +254,11 @@ describe('nova-lxc service over a unix socket (sim backend)', () => {
       f.client.call<Record<string, unknown>>('POST', `/v1/instances/${uuid}/resume-on-host-boot`);
     expect(await resume()).toMatchObject({ power_state: 1, state: 'running' });
     expect(await f.client.call('POST', '/v1/sim/reboot')).toEqual({ rebooted: true });
+    // The record still names the earlier boot's devices: the view shows no root.
     expect(await f.client.call('GET', `/v1/instances/${uuid}`)).toMatchObject({
       power_state: 4,
       state: 'shut off',
+      root: null,
     });
     expect(await resume()).toMatchObject({
       power_state: 1,
