@@ -15,6 +15,7 @@ import {
 import { buildLxcDomainXml, type DomainDiskSpec, type LxcDomainSpec } from './core/domain-xml.js';
 import { parseIdMaps } from './core/id-maps.js';
 import { parseRootPartitionPolicy, type RootPartitionPolicy } from './core/root-choice.js';
+import { describeHolder } from './core/state-holders.js';
 import {
   clearRootfsRecord,
   isEmptyRecord,
@@ -116,6 +117,11 @@ export interface LxcDriverOptions {
    * next to Nova's own /var/lib/nova. `nova-lxc reclaim` must be given the same directory.
    */
   stateDir?: string;
+  /**
+   * How this process is named to a `nova-lxc reclaim` that finds it holding the state
+   * directory (the driver holds it from its first operation). Default `a nova-lxc driver`.
+   */
+  processName?: string;
   logger?: Logger;
 }
 
@@ -155,6 +161,8 @@ export class LxcDriver {
   private readonly hostPolicy: RootPartitionPolicy | undefined;
   /** The tail of each instance's queue of operations, by uuid. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** This driver's hold of the state directory, taken at its first operation. */
+  private held: Promise<void> | undefined;
 
   constructor(
     private readonly host: Host,
@@ -412,6 +420,31 @@ export class LxcDriver {
     return `${canonical.replace(/\/+$/, '')}/${instance.uuid}`;
   }
 
+  /**
+   * Holds the state directory for this process (once per driver), so a reclaim elsewhere
+   * refuses to run while this driver may be working; and refuses to start an operation while
+   * another process reclaims (each of the two writes its hold before it looks for the other).
+   */
+  private async holdStateDir(operation: JournalOperation): Promise<void> {
+    this.held ??= this.host.journal
+      .hold(this.stateDir, 'driver', this.options.processName ?? 'a nova-lxc driver')
+      .catch((error: unknown) => {
+        this.held = undefined;
+        throw error;
+      });
+    await this.held;
+    const reclaiming = (await this.host.journal.holders(this.stateDir)).find(
+      (h) => h.role === 'reclaim',
+    );
+    if (reclaiming) {
+      throw new DriverError(
+        'Busy',
+        `Failed to ${operation}: ${describeHolder(reclaiming)} is reclaiming ${this.stateDir}`,
+        { hint: 'Retry when it has finished.', details: { pid: reclaiming.pid } },
+      );
+    }
+  }
+
   /** Runs `operation` after every earlier operation on the same instance has finished. */
   private async serialised<T>(uuid: string, operation: () => Promise<T>): Promise<T> {
     const before = this.queues.get(uuid) ?? Promise.resolve();
@@ -437,6 +470,7 @@ export class LxcDriver {
     run: (scoped: this, journal: InstanceJournalWriter) => Promise<T>,
   ): Promise<T> {
     return this.serialised(inst.uuid, async () => {
+      await this.holdStateDir(operation);
       const journal = await InstanceJournalWriter.open(this.host, journalDir(this.stateDir), {
         uuid: inst.uuid,
         domain: inst.name,

@@ -10,6 +10,7 @@ import {
 } from './journal.js';
 import type { Host, LoopDevice, Logger } from './ports/index.js';
 import { silentLogger } from './ports/logger.js';
+import { describeHolder } from './core/state-holders.js';
 
 /** What reclaim looks at, and whether it may act. */
 export interface ReclaimOptions {
@@ -21,6 +22,8 @@ export interface ReclaimOptions {
   dryRun?: boolean;
   /** How long to wait for a journalled domain to stop, in ms. Default 30 s. */
   destroyTimeoutMs?: number;
+  /** How this process is named to a driver that finds it reclaiming. Default `nova-lxc reclaim`. */
+  processName?: string;
   logger?: Logger;
 }
 
@@ -58,11 +61,44 @@ const foreign = (reason: string): Step => ({ kind: 'foreign', reason });
  *    still show the journalled backing file, offset and size limit), and its directory;
  * 2. without a journal: loop and nbd devices over an instance disk (`<instances_path>/<uuid>/disk`)
  *    and mounts below `<instances_path>/<uuid>/`, of a uuid no journal and no domain claims.
- * A journal whose last operation finished is a live instance and is left alone. Run it while
- * no driver process works on these instances (at service start, or after a crash).
+ * A journal whose last operation finished is a live instance and is left alone. It refuses
+ * (Busy, naming the process) while another live process holds the state directory: a driver
+ * (the service) may be working on these instances. The service runs it at its own start.
  */
 export async function reclaim(host: Host, options: ReclaimOptions): Promise<ReclaimAction[]> {
-  const dir = journalDir(options.stateDir ?? DEFAULT_STATE_DIR);
+  const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
+  // A dry run changes nothing, so it takes no hold; it still refuses beside a working process,
+  // whose operations under way it would report as leftovers.
+  if (!options.dryRun) {
+    await host.journal.hold(stateDir, 'reclaim', options.processName ?? 'nova-lxc reclaim');
+  }
+  try {
+    const other = (await host.journal.holders(stateDir))[0];
+    if (other) {
+      throw new DriverError(
+        'Busy',
+        `Failed to reclaim ${options.instancesPath}: ${describeHolder(other)} holds ${stateDir} and may be working on these instances`,
+        {
+          hint:
+            other.role === 'reclaim'
+              ? 'Another reclaim is running: let it finish.'
+              : 'Stop it first (systemctl stop nova-lxc), then reclaim again; the service also reclaims by itself when it starts.',
+          details: { pid: other.pid },
+        },
+      );
+    }
+    return await reclaimHeld(host, options, journalDir(stateDir));
+  } finally {
+    if (!options.dryRun) await host.journal.release(stateDir, 'reclaim');
+  }
+}
+
+/** reclaim, once this process holds the state directory alone. */
+async function reclaimHeld(
+  host: Host,
+  options: ReclaimOptions,
+  dir: string,
+): Promise<ReclaimAction[]> {
   const log = options.logger ?? silentLogger;
   const root = await canonicalRoot(host, options.instancesPath);
   const actions: ReclaimAction[] = [];

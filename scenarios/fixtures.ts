@@ -15,6 +15,9 @@ export async function prepareFixtures(state: RunState): Promise<void> {
     : harness.instancesPath;
   await bare.files.ensureDir(state.instancesPath);
   replacements.set(state.instancesPath, '<instances>');
+  // The driver's journal: the run's own, never the host's default /var/lib/nova-lxc.
+  state.stateDir = await harness.makeDir('state');
+  replacements.set(state.stateDir, '<state>');
   if (scenario.host.instancesPathSymlink) {
     // nova.conf names a symlink; the driver resolves it, the checks look at the real folder.
     state.driverInstancesPath = await harness.makeSymlink(state.instancesPath, 'instances-link');

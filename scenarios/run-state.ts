@@ -58,6 +58,8 @@ export class RunState {
   readonly replacements = new Map<string, string>();
   readonly capabilities: Set<string>;
   instancesPath = '';
+  /** The drivers' state directory (journal), made with the fixtures. */
+  stateDir = '';
   /** What the driver is given as instances_path when it differs (a symlink to instancesPath). */
   driverInstancesPath: string | undefined;
   driver: LxcDriver | undefined;
@@ -98,6 +100,7 @@ export class RunState {
     const h = this.scenario.host;
     return {
       instancesPath: this.driverInstancesPath ?? this.instancesPath,
+      ...(this.stateDir ? { stateDir: this.stateDir } : {}),
       ...(h.uidMaps ? { uidMaps: h.uidMaps } : {}),
       ...(h.gidMaps ? { gidMaps: h.gidMaps } : {}),
       ...(h.imagesType ? { imagesType: h.imagesType } : {}),

@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import { unlink } from 'node:fs/promises';
 import type { LxcDriverOptions } from '../driver/driver.js';
+import { describeHolder } from '../driver/core/state-holders.js';
 import { DriverError } from '../driver/errors.js';
+import { reclaim } from '../driver/reclaim.js';
 import type { Logger } from '../driver/ports/logger.js';
 import type { SimulatedHost } from '../simulator/index.js';
 import { createRealBackend, createSimBackend, type Backend } from './backend.js';
@@ -61,8 +63,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const records = new InstanceRecords(backend.host.journal, options.stateDir ?? DEFAULTS.stateDir);
   await checkRecords(records, backend);
   const stateDir = options.stateDir ?? DEFAULTS.stateDir;
+  await holdAndReclaim(backend, stateDir, instancesPath, logger);
   // The driver journals into <stateDir>/journal/ (where it has that option).
-  const journalOptions = { stateDir };
+  const journalOptions = { stateDir, processName: SERVICE_NAME };
   const service = new InstanceService({
     backend: backend.name,
     host: backend.host,
@@ -94,6 +97,33 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (listening.createdPath) await unlink(listening.createdPath).catch(() => undefined);
     },
   };
+}
+
+/** How the service names itself to a `nova-lxc reclaim` that finds it holding the state. */
+const SERVICE_NAME = 'nova-lxc serve';
+
+/**
+ * Holds the state directory for the service's whole life (so `nova-lxc reclaim` refuses while
+ * it runs), refusing to start beside another live holder, then releases what crashed or
+ * failed operations of an earlier process left (reclaim, one log line per action).
+ */
+async function holdAndReclaim(
+  backend: Backend,
+  stateDir: string,
+  instancesPath: string,
+  logger: Logger,
+): Promise<void> {
+  await backend.host.journal.hold(stateDir, 'driver', SERVICE_NAME);
+  const other = (await backend.host.journal.holders(stateDir))[0];
+  if (other) {
+    await backend.host.journal.release(stateDir, 'driver');
+    throw new DriverError(
+      'Busy',
+      `Failed to start the ${backend.name} service: ${describeHolder(other)} holds ${stateDir}`,
+      { hint: 'Stop it first, or give this service another --state-dir.' },
+    );
+  }
+  await reclaim(backend.host, { instancesPath, stateDir, processName: SERVICE_NAME, logger });
 }
 
 /** Records of another backend are refused: a service must not act on another host's records. */

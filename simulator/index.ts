@@ -1,4 +1,4 @@
-import type { Host } from '../driver/ports/index.js';
+import type { Host, Journal } from '../driver/ports/index.js';
 import { PortVolumeConnector } from '../driver/core/volume-connector.js';
 import { SimulatedBlockDevices } from './block-devices.js';
 import { FakeClock } from './fake-clock.js';
@@ -28,6 +28,11 @@ export interface SimulatedHost extends Host {
   dump(): Record<string, unknown>;
   /** Reboots the simulated host: a new boot id, and the kernel state gone (SimState.reboot). */
   reboot(): void;
+  /**
+   * Starts another simulated process on this host (a service, a reclaim): its own journal
+   * port, whose holds the host's own ports see as another process's until `end()`.
+   */
+  startProcess(): { pid: number; journal: Journal; end(): void };
 }
 
 /** Creates a fresh simulated host; nothing is shared between two hosts. */
@@ -45,7 +50,7 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
     files,
     volumes: new PortVolumeConnector(blockDevices, files),
     images: new SimulatedImageStore(state),
-    journal: new SimulatedJournal(state),
+    journal: new SimulatedJournal(state, clock),
     clock,
   };
   return {
@@ -61,6 +66,14 @@ export function createSimulatedHost(options: SimStateOptions = {}): SimulatedHos
       state.images.set(imageId, { path: cached.path, format });
     },
     dump: () => state.toJSON(),
+    startProcess: () => {
+      const pid = state.startProcess();
+      return {
+        pid,
+        journal: new SimulatedJournal(state, clock, pid),
+        end: () => state.endProcess(pid),
+      };
+    },
     reboot: () => {
       hypervisor.stopAllForReboot();
       state.reboot();

@@ -47,6 +47,7 @@ import { DriverError } from '../driver/errors.js';
 import type { LoopDevice } from '../driver/ports/block-devices.js';
 import type { DomainState } from '../driver/ports/hypervisor.js';
 import type { LxcDomainSpec } from '../driver/core/domain-xml.js';
+import type { ProcessHolds } from '../driver/core/state-holders.js';
 import { MAX_SYMLINKS, PathError, checkNameLength, checkPathLength } from './paths.js';
 import { qcow2Header } from './qcow2-header.js';
 import { SparseDisk } from './sparse-disk.js';
@@ -131,6 +132,9 @@ export interface SimStateOptions {
   initPidDelayMs?: number;
 }
 
+/** The pid of the process the simulated host's own ports belong to (the test's). */
+export const SIM_PID = 4200;
+
 /**
  * The single in-memory model of a simulated compute host. Port implementations read and
  * change it; nothing else holds state, so a dump of this is the whole host.
@@ -156,7 +160,12 @@ export class SimState {
   /** Devices other processes hold open (a holder), with how many opens each. */
   readonly openers = new Map<string, number>();
   readonly initPidDelayMs: number;
+  /** Simulated processes that run now: the test's own (SIM_PID) and those it started. */
+  readonly livePids = new Set<number>([SIM_PID]);
+  /** Each simulated process's holds of state directories (the Journal port's hold). */
+  readonly processHolds = new Map<number, ProcessHolds>();
   private nextId = 1;
+  private nextPid = SIM_PID + 1;
 
   constructor(options: SimStateOptions = {}) {
     this.loops = new Array<SimLoop | undefined>(options.loopDevices ?? 8).fill(undefined);
@@ -164,6 +173,18 @@ export class SimState {
     this.initPidDelayMs = options.initPidDelayMs ?? 0;
     this.host.mkdirSync('/dev', { recursive: true });
     this.host.mkdirSync('/tmp', { recursive: true });
+  }
+
+  /** Starts another simulated process; returns its pid (never one used before). */
+  startProcess(): number {
+    const pid = this.nextPid++;
+    this.livePids.add(pid);
+    return pid;
+  }
+
+  /** Ends a simulated process, as a crash or an exit does: what it held goes with it. */
+  endProcess(pid: number): void {
+    if (pid !== SIM_PID) this.livePids.delete(pid);
   }
 
   /** A fresh identity for disk content or a filesystem. */
@@ -359,6 +380,7 @@ export class SimState {
    * ones vanish. Files, disks, the journal and persistent domain definitions stay, stopped.
    */
   reboot(): void {
+    for (const pid of [...this.livePids]) this.endProcess(pid);
     this.loops.fill(undefined);
     this.nbd.fill(undefined);
     this.hostMounts.length = 0;

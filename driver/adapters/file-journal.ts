@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertJournalKey } from '../core/journal-key.js';
-import type { Journal } from '../ports/journal.js';
+import { ProcessHolds, type ProcessIdentity, type ProcessTable } from '../core/state-holders.js';
+import type { HolderRole, Journal, StateHolder } from '../ports/journal.js';
 import { fsError } from './system-files.js';
 
 /** Suffix of a record; temp files end in `.tmp-<random>` and are never listed. */
@@ -13,6 +14,21 @@ const SUFFIX = '.json';
  * fsync of the directory (the sequence that makes a rename durable on ext4 and xfs).
  */
 export class FileJournal implements Journal {
+  /** `holds`: this process's holds (one for the whole process unless a test gives its own). */
+  constructor(private readonly holds: ProcessHolds = PROCESS_HOLDS) {}
+
+  hold(dir: string, role: HolderRole, name: string): Promise<void> {
+    return this.holds.hold(this, dir, role, name);
+  }
+
+  release(dir: string, role: HolderRole): Promise<void> {
+    return this.holds.release(this, dir, role);
+  }
+
+  holders(dir: string): Promise<StateHolder[]> {
+    return this.holds.holders(this, dir);
+  }
+
   async write(dir: string, key: string, content: string): Promise<void> {
     assertJournalKey('write', key);
     const path = join(dir, key + SUFFIX);
@@ -80,3 +96,64 @@ async function syncDir(dir: string): Promise<void> {
     await handle.close();
   }
 }
+
+/**
+ * Processes as /proc shows them: a process is the one recorded while /proc/<pid>/stat shows
+ * the same start time (field 22, clock ticks since boot) in the same boot
+ * (/proc/sys/kernel/random/boot_id). Same pid namespace only: reclaim and the service run on
+ * the host, as their units do.
+ */
+export class ProcProcessTable implements ProcessTable {
+  private own: Promise<ProcessIdentity> | undefined;
+
+  constructor(
+    private readonly procRoot = '/proc',
+    private readonly pid = process.pid,
+  ) {}
+
+  self(): Promise<ProcessIdentity> {
+    this.own ??= (async () => {
+      const start = await this.startOf(this.pid);
+      if (start === null) throw new Error(`${this.procRoot}/${this.pid}/stat is missing`);
+      return { pid: this.pid, start, boot: await this.boot() };
+    })();
+    return this.own;
+  }
+
+  async alive(identity: ProcessIdentity): Promise<boolean> {
+    if (identity.boot !== (await this.boot())) return false;
+    return (await this.startOf(identity.pid)) === identity.start;
+  }
+
+  now(): string {
+    return new Date().toISOString();
+  }
+
+  private async boot(): Promise<string> {
+    const path = `${this.procRoot}/sys/kernel/random/boot_id`;
+    return (
+      await readFile(path, 'utf8').catch((e: unknown) => {
+        throw fsError('read the boot id', path, e);
+      })
+    ).trim();
+  }
+
+  /** Field 22 of /proc/<pid>/stat, or null when there is no such process. */
+  private async startOf(pid: number): Promise<string | null> {
+    const path = `${this.procRoot}/${pid}/stat`;
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ESRCH') return null;
+      throw fsError('read a process status', path, error);
+    }
+    // The command name (field 2) is in parentheses and may hold spaces or ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return fields[22 - 3] ?? null;
+  }
+}
+
+/** This process's holds: one object for every FileJournal of the process. */
+const PROCESS_HOLDS = new ProcessHolds(new ProcProcessTable());

@@ -1,6 +1,20 @@
+/** Why a process holds a state directory. */
+export type HolderRole = 'driver' | 'reclaim';
+
+/** Another live process that holds a state directory. */
+export interface StateHolder {
+  pid: number;
+  role: HolderRole;
+  /** How it called itself when it took the hold, e.g. `nova-lxc serve`. */
+  name: string;
+  /** When it took the hold, ISO 8601. */
+  since: string;
+}
+
 /**
  * Durable per-key records in a directory: the driver's journal of what it is about to do and
- * what it did to the host, kept where a crashed process's successor can read it.
+ * what it did to the host, kept where a crashed process's successor can read it; and which
+ * live processes hold a state directory, so reclaim never runs beside a working driver.
  * Keys are plain names (`[A-Za-z0-9][A-Za-z0-9._-]*`, at most 200 characters); anything else
  * fails with InvalidInput before any IO, so a key can never name a path outside `dir`.
  * Ports are dumb: the content is opaque text, its meaning is the driver's.
@@ -22,4 +36,18 @@ export interface Journal {
 
   /** Removes the record `key` durably. A missing record is success. Safe to repeat. */
   remove(dir: string, key: string): Promise<void>;
+
+  /**
+   * Records, durably, that this process holds the state directory `dir` in `role`, named
+   * `name` in other processes' messages, until `release` or the end of the process, a crash
+   * included: a holder whose process no longer runs, or ran in another boot of the host, is
+   * never listed (and its record may be removed). Holding again is success.
+   */
+  hold(dir: string, role: HolderRole, name: string): Promise<void>;
+
+  /** Ends this process's hold of `dir` in `role`. Not holding it is success. */
+  release(dir: string, role: HolderRole): Promise<void>;
+
+  /** The other live processes holding `dir`, by pid; this process is never listed. */
+  holders(dir: string): Promise<StateHolder[]>;
 }

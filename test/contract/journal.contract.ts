@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HarnessFactory } from '../../harness/harness.js';
+import { otherProcessHolds } from '../helpers/other-process.js';
 import { useHarness } from './contract-helpers.js';
 
 /** The Journal port's documented semantics, for every backend. */
@@ -84,6 +85,36 @@ export function describeJournalContract(makeHarness: HarnessFactory): void {
       await expect(h.host.journal.write(dir, 'k', 'v')).rejects.toMatchObject({
         message: expect.stringContaining(`Failed to write journal record ${dir}/k.json`),
       });
+    });
+
+    it("lists another live process's hold with its pid, role and name, never this process's own", async () => {
+      const h = harness();
+      const dir = await h.makeDir('state');
+      await h.host.journal.hold(dir, 'driver', 'this test');
+      expect(await h.host.journal.holders(dir)).toEqual([]);
+      const other = await otherProcessHolds(h, dir, 'reclaim', 'nova-lxc reclaim');
+      try {
+        expect(await h.host.journal.holders(dir)).toEqual([
+          { pid: other.pid, role: 'reclaim', name: 'nova-lxc reclaim', since: expect.any(String) },
+        ]);
+      } finally {
+        await other.end();
+      }
+      await h.host.journal.release(dir, 'driver');
+      await h.host.journal.release(dir, 'driver');
+    });
+
+    it('forgets a holder whose process ended without releasing, and a new hold drops its record', async () => {
+      const h = harness();
+      const dir = await h.makeDir('state');
+      const other = await otherProcessHolds(h, dir, 'driver', 'nova-lxc serve');
+      expect(await h.host.journal.keys(`${dir}/holders`)).toContain(String(other.pid));
+      await other.end();
+      expect(await h.host.journal.holders(dir)).toEqual([]);
+      await h.host.journal.hold(dir, 'reclaim', 'this test');
+      expect(await h.host.journal.keys(`${dir}/holders`)).not.toContain(String(other.pid));
+      await h.host.journal.release(dir, 'reclaim');
+      expect(await h.host.journal.keys(`${dir}/holders`)).toEqual([]);
     });
   });
 }

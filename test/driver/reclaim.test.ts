@@ -5,8 +5,9 @@ import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/
 import { reclaim, type ReclaimAction } from '../../driver/reclaim.js';
 import { runReclaim } from '../../tools/commands/reclaim.js';
 import { BACKEND } from '../../harness/backend.js';
-import { plainDisk, rootFs } from '../../harness/instances.js';
+import { makeInstance, plainDisk, rootFs, volumeBdi } from '../../harness/instances.js';
 import { useDriverSuite } from '../helpers/driver-suite.js';
+import { otherProcessHolds } from '../helpers/other-process.js';
 
 const suite = useDriverSuite();
 /** Loop devices a test attached as "someone else's"; released after the leak check's view. */
@@ -49,6 +50,77 @@ const reclaimHere = (dryRun = false) =>
     stateDir: suite.stateDir,
     dryRun,
   });
+
+describe(`reclaim beside a live process on the ${BACKEND} backend`, () => {
+  /** A crashed spawn's leftover: a loop device over a volume, journalled. */
+  async function leftover(): Promise<{ volume: string; dir: string }> {
+    const volume = await suite.harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const p = await instanceProcess();
+    await p.writer.begin('spawn');
+    await p.ports.files.ensureDir(p.dir);
+    await p.ports.blockDevices.attachLoop(volume);
+    return { volume, dir: p.dir };
+  }
+  const attachedOver = async (volume: string) =>
+    (await suite.host.blockDevices.listLoops()).some((l) => l.backingFile === volume);
+
+  it.each([false, true])(
+    'refuses (dry run %s) while a service holds the state directory, naming it, and touches nothing',
+    async (dryRun) => {
+      const { volume, dir } = await leftover();
+      const service = await otherProcessHolds(
+        suite.harness,
+        suite.stateDir,
+        'driver',
+        'nova-lxc serve',
+      );
+      try {
+        await expect(reclaimHere(dryRun)).rejects.toMatchObject({
+          code: 'Busy',
+          message: expect.stringMatching(
+            new RegExp(
+              `^Failed to reclaim .*: nova-lxc serve \\(pid ${service.pid}, since .*\\) holds ${suite.stateDir} and may be working on these instances$`,
+            ),
+          ),
+          hint: expect.stringContaining('systemctl stop nova-lxc'),
+        });
+        expect(await attachedOver(volume)).toBe(true);
+        expect(await suite.host.files.exists(dir)).toBe(true);
+      } finally {
+        await service.end();
+      }
+      // The service is gone (a crash leaves its record): now reclaim works.
+      const actions = await reclaimHere();
+      expect(actions.map((a) => a.outcome)).toEqual(['released', 'released']);
+      expect(await attachedOver(volume)).toBe(false);
+    },
+  );
+
+  it('makes a driver refuse to start an operation while another process reclaims', async () => {
+    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+    const reclaiming = await otherProcessHolds(
+      suite.harness,
+      suite.stateDir,
+      'reclaim',
+      'nova-lxc reclaim',
+    );
+    const instance = makeInstance({ image_ref: null });
+    try {
+      await expect(
+        suite.driver().spawn({}, instance, {}, [], null, null, null, volumeBdi(volume)),
+      ).rejects.toMatchObject({
+        code: 'Busy',
+        message: `Failed to spawn: nova-lxc reclaim (pid ${reclaiming.pid}, since ${(await suite.host.journal.holders(suite.stateDir))[0]!.since}) is reclaiming ${suite.stateDir}`,
+      });
+      expect(await attachedOver(volume)).toBe(false);
+      expect(
+        await suite.host.files.exists(`${suite.harness.instancesPath}/${String(instance['uuid'])}`),
+      ).toBe(false);
+    } finally {
+      await reclaiming.end();
+    }
+  });
+});
 
 describe(`reclaim on the ${BACKEND} backend`, () => {
   it('releases what a crashed spawn journalled, newest first, and only that', async () => {

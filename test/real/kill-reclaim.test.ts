@@ -5,6 +5,7 @@ import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
 import { makeHarness } from '../../harness/backend.js';
 import type { BackendHarness } from '../../harness/harness.js';
 import { makeInstance, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
+import { otherProcessHolds } from '../helpers/other-process.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const runner = new ExecaCommandRunner();
@@ -101,4 +102,39 @@ describe('a spawn killed with SIGKILL, then nova-lxc reclaim', () => {
       expect(await harness.bare.files.exists(dir)).toBe(false);
     },
   );
+});
+
+describe('nova-lxc reclaim beside a live service', () => {
+  it('refuses with one line naming the process that holds the state directory, and exit 1', async () => {
+    const stateDir = await harness.makeDir('state');
+    const service = await otherProcessHolds(harness, stateDir, 'driver', 'nova-lxc serve');
+    try {
+      const result = await runner
+        .run(
+          [
+            process.execPath,
+            join(ROOT, 'bin/nova-lxc.js'),
+            'reclaim',
+            '--instances-path',
+            harness.instancesPath,
+            '--state-dir',
+            stateDir,
+          ],
+          { timeoutMs: 90_000 },
+        )
+        .then(
+          () => ({ exitCode: 0, stderr: '' }),
+          (error: { exitCode?: number; stderr?: string }) => error,
+        );
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr?.split('\n')[0]).toMatch(
+        new RegExp(
+          `^nova-lxc: Failed to reclaim .*: nova-lxc serve \\(pid ${service.pid}, since [^)]*\\) holds ${stateDir} and may be working on these instances$`,
+        ),
+      );
+      expect(result.stderr).toContain('hint: Stop it first (systemctl stop nova-lxc)');
+    } finally {
+      await service.end();
+    }
+  });
 });

@@ -295,7 +295,12 @@ describe('nova-lxc scenario', () => {
       scenarios: { trace: { op: string; args: unknown }[] }[];
     };
     const calls = written.scenarios[0]!.trace;
-    expect(calls[0]).toMatchObject({ op: 'files.realpath', args: ['<instances>'] });
+    // The driver's first operation holds the run's own state directory, then starts.
+    expect(calls.slice(0, 3)).toMatchObject([
+      { op: 'journal.hold', args: ['<state>', 'driver', 'a nova-lxc driver'] },
+      { op: 'journal.holders', args: ['<state>'] },
+      { op: 'files.realpath', args: ['<instances>'] },
+    ]);
     expect(calls).toContainEqual(
       expect.objectContaining({ op: 'files.ensureDir', args: ['<instances>/<uuid:web>'] }),
     );
