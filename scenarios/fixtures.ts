@@ -16,8 +16,8 @@ export async function prepareFixtures(state: RunState): Promise<void> {
   await bare.files.ensureDir(state.instancesPath);
   replacements.set(state.instancesPath, '<instances>');
   // The driver's journal: the run's own, never the host's default /var/lib/nova-lxc.
-  state.stateDir = await harness.makeDir('state');
-  replacements.set(state.stateDir, '<state>');
+  state.runStateDir = await harness.makeDir('state');
+  replacements.set(state.runStateDir, '<state>');
   if (scenario.host.instancesPathSymlink) {
     // nova.conf names a symlink; the driver resolves it, the checks look at the real folder.
     state.driverInstancesPath = await harness.makeSymlink(state.instancesPath, 'instances-link');

@@ -58,8 +58,8 @@ export class RunState {
   readonly replacements = new Map<string, string>();
   readonly capabilities: Set<string>;
   instancesPath = '';
-  /** The drivers' state directory (journal), made with the fixtures. */
-  stateDir = '';
+  /** The run's own state directory for the drivers (journal), made with the fixtures. */
+  runStateDir = '';
   /** What the driver is given as instances_path when it differs (a symlink to instancesPath). */
   driverInstancesPath: string | undefined;
   driver: LxcDriver | undefined;
@@ -100,7 +100,7 @@ export class RunState {
     const h = this.scenario.host;
     return {
       instancesPath: this.driverInstancesPath ?? this.instancesPath,
-      ...(this.stateDir ? { stateDir: this.stateDir } : {}),
+      ...(this.runStateDir ? { stateDir: this.runStateDir } : {}),
       ...(h.uidMaps ? { uidMaps: h.uidMaps } : {}),
       ...(h.gidMaps ? { gidMaps: h.gidMaps } : {}),
       ...(h.imagesType ? { imagesType: h.imagesType } : {}),
@@ -155,7 +155,7 @@ export class RunState {
     if (!this.replacements.has(id)) this.replacements.set(id, `<boot#${(this.boots += 1)}>`);
   }
 
-  /** The driver's state directory (its journal): the driver's default, as a compute node has it. */
+  /** The driver's state directory (its journal): the run's own once the fixtures are made. */
   get stateDir(): string {
     return this.driverOptions().stateDir ?? DEFAULT_STATE_DIR;
   }
