@@ -1,9 +1,8 @@
 import { posix } from 'node:path';
 import { assertJournalKey } from '../driver/core/journal-key.js';
-import { ProcessHolds } from '../driver/core/state-holders.js';
+import { HoldingJournal, ProcessHolds } from '../driver/core/state-holders.js';
 import { DriverError } from '../driver/errors.js';
 import type { Clock } from '../driver/ports/clock.js';
-import type { HolderRole, Journal, StateHolder } from '../driver/ports/journal.js';
 import { SIM_PID, type SimState } from './state.js';
 
 const SUFFIX = '.json';
@@ -13,39 +12,14 @@ const SUFFIX = '.json';
  * new driver over the same SimulatedHost is a restarted process after a crash. A write is
  * atomic (one memfs write), as the real adapter's rename makes it.
  */
-export class SimulatedJournal implements Journal {
-  private readonly holds: ProcessHolds;
-
+export class SimulatedJournal extends HoldingJournal {
   /** `pid`: the simulated process this journal belongs to (the test's own by default). */
   constructor(
     private readonly state: SimState,
     clock: Clock,
     pid = SIM_PID,
   ) {
-    let holds = state.processHolds.get(pid);
-    if (!holds) {
-      // A simulated process is alive while SimState.livePids has it (a host reboot ends all
-      // but the test's own); its start is its pid, which the simulator never reuses.
-      holds = new ProcessHolds({
-        self: async () => ({ pid, start: String(pid), boot: await clock.bootId() }),
-        alive: async (p) => state.livePids.has(p.pid) && p.boot === (await clock.bootId()),
-        now: () => new Date(clock.now()).toISOString(),
-      });
-      state.processHolds.set(pid, holds);
-    }
-    this.holds = holds;
-  }
-
-  hold(dir: string, role: HolderRole, name: string): Promise<void> {
-    return this.holds.hold(this, dir, role, name);
-  }
-
-  release(dir: string, role: HolderRole): Promise<void> {
-    return this.holds.release(this, dir, role);
-  }
-
-  holders(dir: string): Promise<StateHolder[]> {
-    return this.holds.holders(this, dir);
+    super(processHolds(state, clock, pid));
   }
 
   async write(dir: string, key: string, content: string): Promise<void> {
@@ -84,4 +58,22 @@ export class SimulatedJournal implements Journal {
     const path = posix.join(dir, key + SUFFIX);
     this.state.host.rmSync(path, { force: true });
   }
+}
+
+/**
+ * The holds of simulated process `pid`, one object per process and host. A simulated process
+ * is alive while SimState.livePids has it (a host reboot ends all but the test's own); its
+ * start is its pid, which the simulator never reuses.
+ */
+function processHolds(state: SimState, clock: Clock, pid: number): ProcessHolds {
+  let holds = state.processHolds.get(pid);
+  if (!holds) {
+    holds = new ProcessHolds({
+      self: async () => ({ pid, start: String(pid), boot: await clock.bootId() }),
+      alive: async (p) => state.livePids.has(p.pid) && p.boot === (await clock.bootId()),
+      now: () => new Date(clock.now()).toISOString(),
+    });
+    state.processHolds.set(pid, holds);
+  }
+  return holds;
 }

@@ -2,8 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertJournalKey } from '../core/journal-key.js';
-import { ProcessHolds, type ProcessIdentity, type ProcessTable } from '../core/state-holders.js';
-import type { HolderRole, Journal, StateHolder } from '../ports/journal.js';
+import {
+  HoldingJournal,
+  ProcessHolds,
+  type ProcessIdentity,
+  type ProcessTable,
+} from '../core/state-holders.js';
 import { fsError } from './system-files.js';
 
 /** Suffix of a record; temp files end in `.tmp-<random>` and are never listed. */
@@ -13,20 +17,10 @@ const SUFFIX = '.json';
  * Journal over plain files: `<dir>/<key>.json`, replaced by write-to-temp, fsync, rename,
  * fsync of the directory (the sequence that makes a rename durable on ext4 and xfs).
  */
-export class FileJournal implements Journal {
+export class FileJournal extends HoldingJournal {
   /** `holds`: this process's holds (one for the whole process unless a test gives its own). */
-  constructor(private readonly holds: ProcessHolds = PROCESS_HOLDS) {}
-
-  hold(dir: string, role: HolderRole, name: string): Promise<void> {
-    return this.holds.hold(this, dir, role, name);
-  }
-
-  release(dir: string, role: HolderRole): Promise<void> {
-    return this.holds.release(this, dir, role);
-  }
-
-  holders(dir: string): Promise<StateHolder[]> {
-    return this.holds.holders(this, dir);
+  constructor(holds: ProcessHolds = PROCESS_HOLDS) {
+    super(holds);
   }
 
   async write(dir: string, key: string, content: string): Promise<void> {

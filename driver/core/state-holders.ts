@@ -138,6 +138,28 @@ export class ProcessHolds {
   }
 }
 
+/** A Journal whose hold, release and holders are `holds`' (both backends extend it). */
+export abstract class HoldingJournal implements Journal {
+  constructor(private readonly holds: ProcessHolds) {}
+
+  abstract write(dir: string, key: string, content: string): Promise<void>;
+  abstract read(dir: string, key: string): Promise<string | null>;
+  abstract keys(dir: string): Promise<string[]>;
+  abstract remove(dir: string, key: string): Promise<void>;
+
+  hold(dir: string, role: HolderRole, name: string): Promise<void> {
+    return this.holds.hold(this, dir, role, name);
+  }
+
+  release(dir: string, role: HolderRole): Promise<void> {
+    return this.holds.release(this, dir, role);
+  }
+
+  holders(dir: string): Promise<StateHolder[]> {
+    return this.holds.holders(this, dir);
+  }
+}
+
 /** `nova-lxc serve (pid 1234, since …)`: a holder as messages name it. */
 export function describeHolder(holder: StateHolder): string {
   return `${holder.name} (pid ${holder.pid}, since ${holder.since})`;

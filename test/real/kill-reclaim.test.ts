@@ -26,6 +26,22 @@ afterEach(async () => {
   await harness.cleanup();
 });
 
+/** `nova-lxc reclaim` of the harness's instances with `stateDir`, as an operator runs it. */
+function reclaimCli(stateDir: string) {
+  return runner.run(
+    [
+      process.execPath,
+      join(ROOT, 'bin/nova-lxc.js'),
+      'reclaim',
+      '--instances-path',
+      harness.instancesPath,
+      '--state-dir',
+      stateDir,
+    ],
+    { timeoutMs: 90_000 },
+  );
+}
+
 /** Runs spawn in another process, kills it with SIGKILL right after `op` returned. */
 async function spawnAndKill(op: string, args: Record<string, unknown>): Promise<void> {
   const child = spawnProcess(
@@ -75,18 +91,7 @@ describe('a spawn killed with SIGKILL, then nova-lxc reclaim', () => {
         bdi: volumeBdi(volume),
       });
 
-      const result = await runner.run(
-        [
-          process.execPath,
-          join(ROOT, 'bin/nova-lxc.js'),
-          'reclaim',
-          '--instances-path',
-          harness.instancesPath,
-          '--state-dir',
-          stateDir,
-        ],
-        { timeoutMs: 90_000 },
-      );
+      const result = await reclaimCli(stateDir);
       expect(result.stdout).toMatch(/\d+ released, 0 left alone, 0 failed/);
 
       // Nothing new is attached: exactly the devices there before the spawn (the foreign one).
@@ -109,23 +114,10 @@ describe('nova-lxc reclaim beside a live service', () => {
     const stateDir = await harness.makeDir('state');
     const service = await otherProcessHolds(harness, stateDir, 'driver', 'nova-lxc serve');
     try {
-      const result = await runner
-        .run(
-          [
-            process.execPath,
-            join(ROOT, 'bin/nova-lxc.js'),
-            'reclaim',
-            '--instances-path',
-            harness.instancesPath,
-            '--state-dir',
-            stateDir,
-          ],
-          { timeoutMs: 90_000 },
-        )
-        .then(
-          () => ({ exitCode: 0, stderr: '' }),
-          (error: { exitCode?: number; stderr?: string }) => error,
-        );
+      const result = await reclaimCli(stateDir).then(
+        () => ({ exitCode: 0, stderr: '' }),
+        (error: { exitCode?: number; stderr?: string }) => error,
+      );
       expect(result.exitCode).toBe(1);
       expect(result.stderr?.split('\n')[0]).toMatch(
         new RegExp(

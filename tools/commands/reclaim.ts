@@ -43,7 +43,7 @@ export function registerReclaimCommand(program: Command): void {
   program
     .command('reclaim')
     .description(
-      'Release loop and nbd devices, mounts, domains and directories that crashed or failed operations left behind, only what the journal or the instance disk proves is ours (run while no driver works on these instances)',
+      'Release loop and nbd devices, mounts, domains and directories that crashed or failed operations left behind, only what the journal or the instance disk proves is ours; refuses while a live driver or service holds the state directory',
     )
     .requiredOption('--instances-path <dir>', "Nova's [DEFAULT]instances_path")
     .option(
