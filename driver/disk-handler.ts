@@ -16,6 +16,9 @@ import { DriverError, hasCode } from './errors.js';
 import type { Host, IdMap, Logger, LoopDevice } from './ports/index.js';
 import type { ConnectionInfo } from './ports/volume-connector.js';
 
+/** How much of the start of a device the root choice reads at once (partition tables). */
+const HEAD_BYTES = 64 * 1024;
+
 /** Where the container's root bytes come from. */
 export type RootSource =
   | { kind: 'volume'; connectionInfo: ConnectionInfo; key: string }
@@ -275,10 +278,23 @@ export class LxcDiskHandler {
 
   private async choose(base: string, request: RootfsRequest): Promise<RootChoice> {
     const geometry = await this.host.blockDevices.geometry(base);
+    // The partition tables (MBR, GPT header and entries) and a whole-device superblock sit in
+    // the first 64 KiB: read it once and answer every read inside it from that copy (each
+    // read of a device is an open, a read and a close), the rest from the device.
+    let head: Promise<Uint8Array> | undefined;
     const reader = {
       size: geometry.size,
       sectorSizeHint: geometry.logicalSectorSize,
-      read: (offset: number, length: number) => this.host.blockDevices.read(base, offset, length),
+      read: async (offset: number, length: number): Promise<Uint8Array> => {
+        if (offset + length > HEAD_BYTES) return this.host.blockDevices.read(base, offset, length);
+        head ??= this.host.blockDevices.read(base, 0, Math.min(HEAD_BYTES, geometry.size));
+        const bytes = await head;
+        // Fewer bytes only at the end of the device, as the port's read answers.
+        return bytes.subarray(
+          Math.min(offset, bytes.length),
+          Math.min(offset + length, bytes.length),
+        );
+      },
     };
     try {
       return await chooseRootFilesystem(reader, base, request.policy, { arch: request.arch });

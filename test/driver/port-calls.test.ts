@@ -32,7 +32,7 @@ async function calls(run: () => Promise<void>): Promise<string[]> {
 const count = (ops: string[], op: string) => ops.filter((o) => o === op).length;
 
 describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
-  it('spawn asks the domain info once (before anything changes) and scans the loop devices once', async () => {
+  it('spawn asks the domain info once (before anything changes), scans the loop devices once and reads the disk head once', async () => {
     const volume = await harness.makeDiskFile(plainDisk(), 'volume');
     const driver = new LxcDriver(harness.host, { instancesPath: harness.instancesPath });
     const instance = makeInstance({ image_ref: null });
@@ -43,6 +43,8 @@ describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND
     expect(spawn.indexOf('hypervisor.info')).toBeLessThan(spawn.indexOf('volumes.connect'));
     expect(count(spawn, 'blockDevices.loopsOver')).toBe(1);
     expect(count(spawn, 'blockDevices.listLoops')).toBe(0);
+    // The partition table probe and the whole-device superblock: one read of the first 64 KiB.
+    expect(count(spawn, 'blockDevices.read')).toBe(1);
 
     const destroy = await calls(() => driver.destroy({}, instance, null, bdi));
     // One dominfo proves the domain ours and gives its state; a destroy that returned has
