@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SystemClock } from '../../driver/adapters/system-clock.js';
 import {
   ExecaCommandRunner,
   ProcessCommandRunner,
@@ -23,6 +27,23 @@ describe('ExecaCommandRunner', () => {
       stderr: '',
       exitCode: 0,
     });
+  });
+
+  it('gives a command a file as its stdin, opened before run() returns', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nova-lxc-stdin-'));
+    const file = join(dir, 'in.txt');
+    writeFileSync(file, 'from the file');
+    const running = runner.run(['cat'], { stdinFile: file });
+    // The child has its own copy of the descriptor: removing the file now changes nothing.
+    rmSync(dir, { recursive: true });
+    await expect(running).resolves.toMatchObject({ stdout: 'from the file' });
+  });
+
+  it('kills a command when its signal is aborted', async () => {
+    const stop = new AbortController();
+    const running = runner.run(['sleep', '30'], { signal: stop.signal });
+    stop.abort();
+    await expect(running).rejects.toMatchObject({ message: expect.stringMatching(/SIGKILL/) });
   });
 
   it('passes arguments verbatim, never through a shell', async () => {
@@ -242,5 +263,18 @@ describe('ProcessCommandRunner edge cases', () => {
   it('runs in the C locale, keeping the rest of the environment', async () => {
     const { stdout } = await runner.run(['sh', '-c', 'echo "$LC_ALL:${PATH:+path}"']);
     expect(stdout).toBe('C:path\n');
+  });
+});
+
+describe('SystemClock.bootId', () => {
+  it("reads the kernel's boot id once, trimmed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nova-lxc-boot-'));
+    const file = join(dir, 'boot_id');
+    writeFileSync(file, '5a0b7c1e-0000-4000-8000-000000000001\n');
+    const clock = new SystemClock(file);
+    expect(await clock.bootId()).toBe('5a0b7c1e-0000-4000-8000-000000000001');
+    writeFileSync(file, 'another\n'); // cannot change within a boot: the first answer stands
+    expect(await clock.bootId()).toBe('5a0b7c1e-0000-4000-8000-000000000001');
+    rmSync(dir, { recursive: true });
   });
 });
