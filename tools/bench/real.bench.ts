@@ -13,6 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
 import { LxcDiskHandler, type RootfsRequest } from '../../driver/disk-handler.js';
+import { ProcessCommandRunner, type RunOptions } from '../../driver/adapters/command-runner.js';
+import { createRealHost } from '../../driver/adapters/real-host.js';
 import { LxcDriver } from '../../driver/driver.js';
 import { silentLogger } from '../../driver/ports/logger.js';
 import type { BackendHarness } from '../../harness/harness.js';
@@ -300,6 +302,113 @@ async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Pro
   return figures;
 }
 
+/** A runner that notes each command's tool and subcommand (`virsh dominfo`, `losetup --detach`). */
+class CountingRunner extends ProcessCommandRunner {
+  readonly commands: string[] = [];
+  override run(argv: readonly string[], options?: RunOptions) {
+    const [tool = '', ...rest] = argv;
+    // The subcommand that tells the steps apart: virsh's verb, losetup's first option.
+    const sub =
+      tool === 'virsh'
+        ? (rest.find((a, i) => i > 1 && !a.startsWith('-')) ?? '')
+        : tool === 'losetup'
+          ? (rest[0] ?? '')
+          : '';
+    this.commands.push(`${tool} ${sub}`.trim());
+    return super.run(argv, options);
+  }
+}
+
+/**
+ * How many processes the driver runs per step, next to the raw script's: one run each over a
+ * host whose runner counts. A count, not a timing: the difference is what no tuning of the
+ * driver's own code can take back (each process costs ~1-3 ms, a virsh one ~15-25 ms).
+ */
+async function processFigures(
+  harness: BackendHarness,
+  images: { raw: string; gptDevice: string },
+): Promise<Figure[]> {
+  const runner = new CountingRunner();
+  const host = createRealHost({ imagesDir: join(harness.instancesPath, 'none'), runner });
+  const dir = join(harness.instancesPath, 'counts');
+  await mkdir(join(dir, 'rootfs'), { recursive: true });
+  const handler = new LxcDiskHandler(host, silentLogger);
+  const count = async (run: () => Promise<void>) => {
+    runner.commands.length = 0;
+    await run();
+    return [...runner.commands];
+  };
+  const disk = (source: RootfsRequest['source']) => async () => {
+    const record = await handler.setup(volumeRequest(dir, source), () => {});
+    await handler.release(record, () => {});
+  };
+  const figure = (what: string, raw: string[], commands: string[]): Figure => ({
+    what: `processes: ${what}`,
+    reference: `raw script: ${raw.join(', ')}`,
+    unit: 'processes',
+    a: stats([commands.length]),
+    b: stats([raw.length]),
+    ratio: commands.length / raw.length,
+    note: commands.join(', '),
+  });
+  const figures: Figure[] = [];
+  figures.push(
+    figure(
+      'disk setup+teardown, unpartitioned file volume',
+      ['losetup', 'mount', 'umount', 'losetup -d'],
+      await count(
+        disk({
+          kind: 'volume',
+          connectionInfo: { driver_volume_type: 'file', data: { path: images.raw } },
+          key: images.raw,
+        }),
+      ),
+    ),
+  );
+  figures.push(
+    figure(
+      'disk setup+teardown, GPT partition 1 of a local block device',
+      ['losetup --offset', 'mount', 'umount', 'losetup -d'],
+      await count(
+        disk({
+          kind: 'volume',
+          connectionInfo: { driver_volume_type: 'local', data: { device_path: images.gptDevice } },
+          key: images.gptDevice,
+        }),
+      ),
+    ),
+  );
+  const volume = await harness.makeDiskFile(plainDisk(), 'counts');
+  const driver = new LxcDriver(host, { instancesPath: harness.instancesPath });
+  const instance = makeInstance({ image_ref: null });
+  const bdi = {
+    root_device_name: '/dev/vda',
+    block_device_mapping: [
+      {
+        boot_index: 0,
+        mount_device: '/dev/vda',
+        device_type: 'disk',
+        connection_info: { driver_volume_type: 'file', data: { path: volume } },
+      },
+    ],
+  };
+  figures.push(
+    figure(
+      'spawn, unpartitioned file volume',
+      ['losetup', 'mount', 'virsh define', 'virsh start', 'umount'],
+      await count(() => driver.spawn({}, instance, {}, [], null, null, null, bdi)),
+    ),
+  );
+  figures.push(
+    figure(
+      'destroy',
+      ['virsh destroy', 'virsh undefine', 'losetup -d'],
+      await count(() => driver.destroy({}, instance, null, bdi)),
+    ),
+  );
+  return figures;
+}
+
 async function runReal(ctx: BenchContext): Promise<Figure[]> {
   const { createRealHarness } = await import('../../harness/real-harness.js');
   const harness = await createRealHarness();
@@ -315,6 +424,8 @@ async function runReal(ctx: BenchContext): Promise<Figure[]> {
     const gptLocal = await harness.makeDiskFile(twoPartitionDisk('gpt'), 'gpt-local');
     gptDevice = await sh('losetup --find --show "$1"', [gptLocal]);
     const images = { raw, gpt, gptDevice };
+    ctx.progress('process counts');
+    figures.push(...(await processFigures(harness, images)));
     figures.push(...(await diskFigures(ctx, harness, images, 0)));
     const filler = await harness.makeDiskFile({ size: '1M', table: 'none' }, 'filler');
     for (let i = 0; i < 64; i++) others.push(await sh('losetup --find --show "$1"', [filler]));
