@@ -404,7 +404,9 @@ export class LxcDiskHandler {
     current: LoopDevice,
   ): Promise<boolean> {
     let why: string | undefined;
-    if (!isSameLoop(device, current)) {
+    if (isSameLoop({ ...device, diskseq: undefined }, current) && !isSameLoop(device, current)) {
+      why = `it was detached and attached again since (diskseq ${String(current.diskseq)}, recorded ${device.diskseq})`;
+    } else if (!isSameLoop(device, current)) {
       why = `it now backs ${current.backingFile} (offset ${current.offset}), not the recorded ${device.backingFile} (offset ${device.offset})`;
     } else if (device.identity && current.backingFile === device.backingFile) {
       const now = await this.host.files.identity(device.backingFile);

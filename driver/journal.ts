@@ -23,6 +23,8 @@ export type JournalTarget =
       sizeLimit: number;
       /** Known once the attach returned. */
       device?: string;
+      /** The kernel's diskseq of the attachment, known with the device (where the kernel has one). */
+      diskseq?: number;
     }
   | { kind: 'nbd'; file: string; device?: string }
   | { kind: 'mount'; source: string; target: string }
@@ -270,6 +272,7 @@ export function journalledHost(
             offset: loop.offset,
             sizeLimit: loop.sizeLimit,
             device: loop.device,
+            ...(loop.diskseq === undefined ? {} : { diskseq: loop.diskseq }),
           }),
         ),
       detachLoop: (device) =>
@@ -385,6 +388,7 @@ export function journalledHost(
                 ...target,
                 backingFile: attached.backingFile,
                 device: attached.device,
+                ...(attached.diskseq === undefined ? {} : { diskseq: attached.diskseq }),
               }),
         );
         return connected;

@@ -11,6 +11,7 @@ import {
 import type { Host, LoopDevice, Logger } from './ports/index.js';
 import { silentLogger } from './ports/logger.js';
 import { describeHolder } from './core/state-holders.js';
+import { sameAttachment } from './core/rootfs-record.js';
 
 /** What reclaim looks at, and whether it may act. */
 export interface ReclaimOptions {
@@ -286,12 +287,18 @@ async function releaseItem(
       const matches = loops.filter((l) => sameLoop(l, target));
       let device: string | undefined;
       if (target.device !== undefined) {
-        device = matches.find((l) => l.device === target.device)?.device;
-        if (device === undefined) {
+        const same = matches.find((l) => l.device === target.device);
+        if (same === undefined) {
           return loops.some((l) => l.device === target.device)
             ? foreign(`${target.device} now backs something else`)
             : GONE;
         }
+        if (!sameAttachment(target.diskseq, same.diskseq)) {
+          return foreign(
+            `${target.device} was detached and attached again since (diskseq ${String(same.diskseq)}, journalled ${String(target.diskseq)})`,
+          );
+        }
+        device = same.device;
       } else {
         // Only the intent was written: the attach may or may not have happened.
         const free = matches.filter((l) => !options.claimed.has(l.device));

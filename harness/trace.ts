@@ -108,14 +108,33 @@ export function normaliseTrace(raw: RawTraceEntry[], ctx: NormaliseContext): Tra
         return part ? `${name}${part}` : name;
       },
     );
+  // The kernel's diskseq numbers are the host's own: which ones are equal is what counts.
+  const seqs = new Map<number, string>();
+  const seq = (n: number): string => {
+    let name = seqs.get(n);
+    if (!name) {
+      name = `<diskseq#${seqs.size + 1}>`;
+      seqs.set(n, name);
+    }
+    return name;
+  };
   const walk = (value: unknown): unknown => {
-    if (typeof value === 'string') return device(replace(value));
+    if (typeof value === 'string') {
+      // Also inside JSON text (a journal record as written).
+      const seqd = value.replace(
+        /"diskseq":(\d+)/g,
+        (_m, n: string) => `"diskseq":"${seq(Number(n))}"`,
+      );
+      return device(replace(seqd));
+    }
     // A file identity's device and inode numbers are the host's own: only that it is one counts.
     if (isIdentity(value)) return '<identity>';
     if (Array.isArray(value)) return value.map(walk);
     if (typeof value === 'object' && value !== null) {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = walk(v);
+      for (const [k, v] of Object.entries(value)) {
+        out[k] = k === 'diskseq' && typeof v === 'number' ? seq(v) : walk(v);
+      }
       return out;
     }
     return value;

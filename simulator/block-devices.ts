@@ -61,6 +61,7 @@ export class SimulatedBlockDevices implements BlockDevices {
       readOnly: options.readOnly ?? false,
       sectorSize,
       autoclear: false,
+      diskseq: this.state.nextDiskseq(),
     };
     this.state.loops[index] = loop;
     return toLoopDevice(loop);
@@ -79,6 +80,7 @@ export class SimulatedBlockDevices implements BlockDevices {
       });
     }
     this.state.loops[this.state.loops.indexOf(loop)] = undefined;
+    this.state.nextDiskseq();
     this.state.settleAutoclear();
   }
 

@@ -166,6 +166,7 @@ export class SimState {
   readonly processHolds = new Map<number, ProcessHolds>();
   private nextId = 1;
   private nextPid = SIM_PID + 1;
+  private lastDiskseq = 0;
 
   constructor(options: SimStateOptions = {}) {
     this.loops = new Array<SimLoop | undefined>(options.loopDevices ?? 8).fill(undefined);
@@ -173,6 +174,16 @@ export class SimState {
     this.initPidDelayMs = options.initPidDelayMs ?? 0;
     this.host.mkdirSync('/dev', { recursive: true });
     this.host.mkdirSync('/tmp', { recursive: true });
+  }
+
+  /**
+   * The next disk sequence number, as the kernel hands them out: each attach and each detach of
+   * a device takes one, and none repeats (a reboot does not start them again here: the boot id
+   * tells boots apart already).
+   */
+  nextDiskseq(): number {
+    this.lastDiskseq += 1;
+    return this.lastDiskseq;
   }
 
   /** Starts another simulated process; returns its pid (never one used before). */
@@ -417,8 +428,10 @@ export class SimState {
     while (pending.length > 0) {
       const free = pending.filter((l) => this.holders(l.device) === 0);
       if (free.length === 0) return;
-      for (const loop of free)
+      for (const loop of free) {
         this.loops[Number(loop.device.slice('/dev/loop'.length))] = undefined;
+        this.nextDiskseq();
+      }
       pending = pending.filter((l) => !free.includes(l));
     }
     for (const name of [...this.unlinked.keys()]) {

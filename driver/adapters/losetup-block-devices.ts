@@ -137,7 +137,8 @@ export class LosetupBlockDevices implements BlockDevices {
   /** The devices `/dev/<name>` as the kernel reports them now; null for one not attached. */
   private async describe(names: readonly string[]): Promise<(LoopDevice | null)[]> {
     if (names.length === 0) return [];
-    const attributes = LOOP_ATTRIBUTES.map(([, path]) => path);
+    // diskseq last: a kernel without it (before 5.15) still describes the device.
+    const attributes = [...LOOP_ATTRIBUTES.map(([, path]) => path), 'diskseq'];
     const texts = await this.files.readAttributes(
       names.flatMap((name) => attributes.map((path) => `${SYS_BLOCK}/${name}/${path}`)),
     );
@@ -145,6 +146,7 @@ export class LosetupBlockDevices implements BlockDevices {
       const values = texts
         .slice(i * attributes.length, (i + 1) * attributes.length)
         .map((text) => text?.replace(/\n$/, '') ?? null);
+      const diskseq = values.pop() ?? null;
       // A missing attribute: not attached, or detached while it was read.
       if (values.some((value) => value === null)) return null;
       const [backingFile, offset, sizeLimit, autoclear, readOnly, sectorSize] = values as string[];
@@ -154,6 +156,7 @@ export class LosetupBlockDevices implements BlockDevices {
         autoclear: autoclear as string,
         readOnly: readOnly as string,
         sectorSize: sectorSize as string,
+        ...(diskseq === null ? {} : { diskseq }),
       });
     });
   }

@@ -107,6 +107,8 @@ export function parseLoopSysfs(
     autoclear: string;
     readOnly: string;
     sectorSize: string;
+    /** Absent on kernels without /sys/block/loopN/diskseq. */
+    diskseq?: string;
   },
 ): LoopDevice {
   const flag = (field: string, text: string): boolean => sysfsNumber(device, field, text) !== 0;
@@ -119,6 +121,9 @@ export function parseLoopSysfs(
     readOnly: flag('ro', fields.readOnly),
     sectorSize: sysfsNumber(device, 'logical_block_size', fields.sectorSize),
     autoclear: flag('autoclear', fields.autoclear),
+    ...(fields.diskseq === undefined
+      ? {}
+      : { diskseq: sysfsNumber(device, 'diskseq', fields.diskseq) }),
   };
 }
 

@@ -19,6 +19,8 @@ export type AttachedDevice =
       sizeLimit: number;
       /** Device and inode of a regular backing file at attach time (absent for a device). */
       identity?: FileIdentity;
+      /** The kernel's diskseq of the attachment (absent where the kernel has none). */
+      diskseq?: number;
     }
   | { kind: 'nbd'; device: string; file: string };
 
@@ -119,6 +121,7 @@ export function recordLoop(loop: LoopDevice, identity?: FileIdentity | null): At
     offset: loop.offset,
     sizeLimit: loop.sizeLimit,
     ...(identity ? { identity } : {}),
+    ...(loop.diskseq === undefined ? {} : { diskseq: loop.diskseq }),
   };
 }
 
@@ -130,8 +133,10 @@ export function recordNbd(connection: NbdConnection): AttachedDevice {
 /**
  * Whether a currently attached loop device matches the record by what the kernel shows: same
  * device, backing file (or the kernel's `PATH (deleted)` once the file was unlinked), offset
- * and size limit. A live backing file's identity is checked by the caller on top of this.
- * Nova releases by name alone and has been seen detaching another process's device.
+ * and size limit, and the same diskseq when the record has one (a device freed and attached
+ * again over the same file, by anyone, has another). A live backing file's identity is checked
+ * by the caller on top of this. Nova releases by name alone and has been seen detaching
+ * another process's device.
  */
 export function isSameLoop(
   recorded: AttachedDevice & { kind: 'loop' },
@@ -142,6 +147,16 @@ export function isSameLoop(
     (current.backingFile === recorded.backingFile ||
       current.backingFile === `${recorded.backingFile} (deleted)`) &&
     current.offset === recorded.offset &&
-    current.sizeLimit === recorded.sizeLimit
+    current.sizeLimit === recorded.sizeLimit &&
+    sameAttachment(recorded.diskseq, current.diskseq)
   );
+}
+
+/**
+ * Whether a recorded diskseq allows the device seen now: equal, or nothing recorded (a record
+ * from before diskseqs, or a kernel without them). A record with one never matches a device
+ * without one.
+ */
+export function sameAttachment(recorded: number | undefined, current: number | undefined): boolean {
+  return recorded === undefined || recorded === current;
 }

@@ -2,6 +2,7 @@ import { DriverError, hasCode, isDriverError } from '../errors.js';
 import type { BlockDevices } from '../ports/block-devices.js';
 import type { HostFiles } from '../ports/host-files.js';
 import type { LoopDevice } from '../ports/block-devices.js';
+import { sameAttachment } from './rootfs-record.js';
 import type {
   ConnectedVolume,
   ConnectionInfo,
@@ -45,9 +46,15 @@ export class PortVolumeConnector implements VolumeConnector {
     }
   }
 
-  /** Whether `loop` is still the device `attached` records: same file, device and inode. */
+  /**
+   * Whether `loop` is still the device `attached` records: the same attachment (diskseq), file,
+   * device and inode.
+   */
   private async stillServes(loop: LoopDevice, attached: VolumeAttachment): Promise<boolean> {
     if (loop.offset !== 0 || loop.sizeLimit !== 0) return false;
+    // Freed since (a deferred detach completing on last close) and attached again over the
+    // same file by someone else: same number, same file, another attachment.
+    if (!sameAttachment(attached.diskseq, loop.diskseq)) return false;
     if (loop.backingFile === deletedName(attached.backingFile)) {
       // The kernel names an unlinked backing file so; it can no longer be looked up, and
       // nobody can attach a new loop device to a file that no longer exists.
@@ -120,7 +127,12 @@ export class PortVolumeConnector implements VolumeConnector {
     const loop = await this.blockDevices.attachLoop(backing);
     return {
       devicePath: loop.device,
-      attached: { device: loop.device, backingFile: backing, identity },
+      attached: {
+        device: loop.device,
+        backingFile: backing,
+        identity,
+        ...(loop.diskseq === undefined ? {} : { diskseq: loop.diskseq }),
+      },
     };
   }
 }

@@ -22,6 +22,13 @@ export interface LoopDevice {
   sectorSize: number;
   /** True when a detach was requested while busy: the kernel frees it on last close. */
   autoclear: boolean;
+  /**
+   * The kernel's disk sequence number of the device (`/sys/block/loopN/diskseq`, Linux 5.15 and
+   * later): it changes on every attach and detach and never repeats within a boot, so an
+   * attachment with the same number, file, offset and size limit but another diskseq is someone
+   * else's. Absent where the kernel has none.
+   */
+  diskseq?: number;
 }
 
 /** Size and sector size of a block device or image file. */

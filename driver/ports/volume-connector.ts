@@ -15,6 +15,8 @@ export interface VolumeAttachment {
   backingFile: string;
   /** Device and inode of the backing file at attach time. */
   identity: FileIdentity;
+  /** The kernel's diskseq of the attachment (absent where the kernel has none). */
+  diskseq?: number;
 }
 
 /** The local side of a connected volume. */

@@ -48,6 +48,7 @@ function sysBlock(): TranscriptStep[] {
       'loop/autoclear',
       'ro',
       'queue/logical_block_size',
+      'diskseq',
     ].map((a) => `/sys/block/${n}/${a}`);
   return [
     { op: 'readDir', path: '/sys/block', names },
@@ -60,7 +61,7 @@ function sysBlock(): TranscriptStep[] {
     {
       op: 'readAttributes',
       paths: attrs('loop1'),
-      texts: ['/vols/v1.img\n', '0\n', '0\n', '0\n', '0\n', '512\n'],
+      texts: ['/vols/v1.img\n', '0\n', '0\n', '0\n', '0\n', '512\n', '51234\n'],
     },
   ];
 }
@@ -82,8 +83,20 @@ describe('LosetupBlockDevices scans', () => {
         readOnly: false,
         sectorSize: 512,
         autoclear: false,
+        diskseq: 51234,
       },
     ]);
+    host.assertDone();
+  });
+
+  it('describes a device on a kernel without diskseq (before 5.15), with no diskseq', async () => {
+    const steps = sysBlock();
+    const last = steps[2] as Extract<TranscriptStep, { op: 'readAttributes' }>;
+    last.texts = ['/vols/v1.img\n', '0\n', '0\n', '0\n', '0\n', '512\n', null];
+    const { host, devices: d } = devices(steps);
+    const [loop] = await d.loopsOver('/vols/v1.img');
+    expect(loop).toMatchObject({ device: '/dev/loop1', backingFile: '/vols/v1.img' });
+    expect(loop).not.toHaveProperty('diskseq');
     host.assertDone();
   });
 
@@ -96,7 +109,8 @@ describe('LosetupBlockDevices scans', () => {
   it('drops a device detached between the two batches', async () => {
     const steps = sysBlock();
     const last = steps[2] as Extract<TranscriptStep, { op: 'readAttributes' }>;
-    last.texts = [null, null, null, null, '0\n', '512\n'];
+    // A free device keeps its diskseq (and ro, queue): only loop/* goes.
+    last.texts = [null, null, null, null, '0\n', '512\n', '51236\n'];
     const { host, devices: d } = devices(steps);
     expect(await d.loopsOver('/vols/v1.img')).toEqual([]);
     host.assertDone();

@@ -99,6 +99,20 @@ export function describeBlockDevicesContract(makeHarness: HarnessFactory): void 
       await h.host.blockDevices.detachLoop(third.device);
     });
 
+    it('gives an attachment at a reused number and over the same file another diskseq', async () => {
+      const h = harness();
+      const disk = await h.makeDiskFile(BLANK_DISK);
+      const first = await h.host.blockDevices.attachLoop(disk);
+      expect(first.diskseq).toEqual(expect.any(Number));
+      expect(await h.host.blockDevices.loopDevice(first.device)).toEqual(first);
+      await h.host.blockDevices.detachLoop(first.device);
+      const again = await h.host.blockDevices.attachLoop(disk);
+      // Everything else an observer can see is the same: only diskseq tells them apart.
+      expect({ ...again, diskseq: 0 }).toEqual({ ...first, diskseq: 0 });
+      expect(again.diskseq).toBeGreaterThan(first.diskseq ?? Infinity);
+      await h.host.blockDevices.detachLoop(again.device);
+    });
+
     it('fails a second detach with NotFound', async () => {
       const h = harness();
       const loop = await h.host.blockDevices.attachLoop(await h.makeDiskFile(BLANK_DISK));

@@ -214,6 +214,30 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     expect((await suite.host.blockDevices.listLoops()).map((l) => l.device)).toContain(reused);
   });
 
+  it('leaves a device attached again over the journalled file alone (another diskseq)', async () => {
+    const volume = await suite.harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
+    const p = await instanceProcess();
+    await p.writer.begin('spawn');
+    // The spawn attached it (journalled with its diskseq), then it was freed; someone else
+    // attached the same file, and got the same device.
+    const ours = await p.ports.volumes.connect({
+      driver_volume_type: 'file',
+      data: { path: volume },
+    });
+    await suite.host.blockDevices.detachLoop(ours.devicePath);
+    const theirs = await suite.host.blockDevices.attachLoop(volume);
+    foreign.push(theirs.device);
+    expect(theirs.device).toBe(ours.devicePath);
+    const actions = await reclaimHere();
+    expect(actions).toContainEqual(
+      expect.objectContaining({
+        outcome: 'left alone',
+        reason: expect.stringContaining(`${theirs.device} was detached and attached again since`),
+      }),
+    );
+    expect(await suite.host.blockDevices.loopDevice(theirs.device)).toEqual(theirs);
+  });
+
   it('leaves a live instance alone: its last operation finished', async () => {
     const volume = await suite.harness.makeDiskFile({ size: '8M', table: 'none' }, 'volume');
     const p = await instanceProcess();
