@@ -255,11 +255,17 @@ export class LxcDiskHandler {
     return connection.device;
   }
 
-  /** Refuses a source some loop or nbd device already serves or that is mounted somewhere. */
+  /**
+   * Refuses a source some loop or nbd device already serves or that is mounted somewhere. The
+   * kernel records the device or file itself, so a source named through a symlink (os-brick's
+   * /dev/disk/by-path/... links) is looked up by its canonical path too.
+   */
   private async refuseInUse(source: string, what: string): Promise<void> {
-    const [loop] = await this.host.blockDevices.loopsOver(source);
-    const nbd = (await this.host.nbd.list()).find((n) => n.file === source);
-    const mount = (await this.host.mounts.list()).find((m) => m.source === source);
+    const canonical = await this.host.files.realpath(source).catch(() => source);
+    const [loop] = await this.host.blockDevices.loopsOver(canonical);
+    const named = (path: string) => path === source || path === canonical;
+    const nbd = (await this.host.nbd.list()).find((n) => named(n.file));
+    const mount = (await this.host.mounts.list()).find((m) => named(m.source));
     const user = loop
       ? `attached as ${loop.device}`
       : nbd

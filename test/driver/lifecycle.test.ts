@@ -112,6 +112,39 @@ describe(`lifecycle safety on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} ba
     await d.destroy({}, first.instance, null, first.bdi);
   });
 
+  it('refuses a local block device another instance maps when it is named through a symlink', async () => {
+    const d = suite.driver();
+    const disk = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'local-disk');
+    // The "local" volume: a block device already on the host (Cinder LVM, an iSCSI disk).
+    const local = await suite.host.blockDevices.attachLoop(disk);
+    const localBdi = (device: string) => ({
+      root_device_name: '/dev/vda',
+      block_device_mapping: [
+        {
+          boot_index: 0,
+          mount_device: '/dev/vda',
+          device_type: 'disk',
+          connection_info: { driver_volume_type: 'local', data: { device_path: device } },
+        },
+      ],
+    });
+    const first = makeInstance({ image_ref: null });
+    await d.spawn({}, first, {}, [], null, null, null, localBdi(local.device));
+    const loops = await suite.host.blockDevices.listLoops();
+    // os-brick hands out /dev/disk/by-path/... links; the kernel records the device itself.
+    const link = await suite.harness.makeSymlink(local.device, 'by-path-lun-1');
+    const second = makeInstance({ image_ref: null });
+    const error = await failure(d.spawn({}, second, {}, [], null, null, null, localBdi(link)));
+    expect(error).toMatchObject({
+      code: 'AlreadyExists',
+      message: expect.stringContaining('already attached as'),
+    });
+    expect(await suite.host.blockDevices.listLoops()).toEqual(loops);
+    expect(await state(first['name'])).toBe('running');
+    await d.destroy({}, first, null, localBdi(local.device));
+    await suite.host.blockDevices.detachLoop(local.device);
+  });
+
   it('serialises a destroy started during a spawn: nothing is left (item 8)', async () => {
     const d = suite.driver();
     const volume = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'volume');
