@@ -180,7 +180,11 @@ async function diskFigures(
 }
 
 async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Promise<Figure[]> {
-  const driver = new LxcDriver(harness.host, { instancesPath: harness.instancesPath });
+  const driver = new LxcDriver(harness.host, {
+    instancesPath: harness.instancesPath,
+    // Its own journal, not the host's /var/lib/nova-lxc (the harness's clean-up checks).
+    stateDir: await harness.makeDir('state'),
+  });
   const volumes = await Promise.all([
     harness.makeDiskFile(plainDisk(), 'spawn-driver'),
     harness.makeDiskFile(plainDisk(), 'spawn-raw'),
