@@ -3,28 +3,20 @@
  * that costs a process on the real host (a virsh dominfo, a scan of every loop device) is
  * asked once, and the answers are passed along. Counts only; speed is `npm run bench`'s.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LxcDriver } from '../../driver/index.js';
-import { makeHarness } from '../../harness/backend.js';
-import type { BackendHarness } from '../../harness/harness.js';
+import { describe, expect, it } from 'vitest';
 import { makeInstance, plainDisk, volumeBdi } from '../../harness/instances.js';
 import { TraceRecorder } from '../../harness/trace.js';
+import { useDriverSuite } from '../helpers/driver-suite.js';
 
-let harness: BackendHarness;
-beforeEach(async () => {
-  harness = await makeHarness();
-});
-afterEach(async () => {
-  await harness.cleanup();
-});
+const suite = useDriverSuite();
 
 async function calls(run: () => Promise<void>): Promise<string[]> {
   const recorder = new TraceRecorder();
-  harness.trace(recorder);
+  suite.harness.trace(recorder);
   try {
     await run();
   } finally {
-    harness.trace(undefined);
+    suite.harness.trace(undefined);
   }
   return recorder.entries.map((e) => e.op);
 }
@@ -33,8 +25,8 @@ const count = (ops: string[], op: string) => ops.filter((o) => o === op).length;
 
 describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND'] ?? 'sim'} backend`, () => {
   it('spawn asks the domain info once (before anything changes), scans the loop devices once and reads the disk head once', async () => {
-    const volume = await harness.makeDiskFile(plainDisk(), 'volume');
-    const driver = new LxcDriver(harness.host, { instancesPath: harness.instancesPath });
+    const volume = await suite.harness.makeDiskFile(plainDisk(), 'volume');
+    const driver = suite.driver();
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     const spawn = await calls(() => driver.spawn({}, instance, {}, [], null, null, null, bdi));
@@ -55,8 +47,8 @@ describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND
   });
 
   it('a power off without a timeout asks the domain info once', async () => {
-    const volume = await harness.makeDiskFile(plainDisk(), 'volume');
-    const driver = new LxcDriver(harness.host, { instancesPath: harness.instancesPath });
+    const volume = await suite.harness.makeDiskFile(plainDisk(), 'volume');
+    const driver = suite.driver();
     const instance = makeInstance({ image_ref: null });
     const bdi = volumeBdi(volume);
     await driver.spawn({}, instance, {}, [], null, null, null, bdi);
