@@ -5,21 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { makeInstance, plainDisk, volumeBdi } from '../../harness/instances.js';
-import { TraceRecorder } from '../../harness/trace.js';
 import { useDriverSuite } from '../helpers/driver-suite.js';
 
 const suite = useDriverSuite();
 
-async function calls(run: () => Promise<void>): Promise<string[]> {
-  const recorder = new TraceRecorder();
-  suite.harness.trace(recorder);
-  try {
-    await run();
-  } finally {
-    suite.harness.trace(undefined);
-  }
-  return recorder.entries.map((e) => e.op);
-}
+const calls = (run: () => Promise<unknown>) => suite.portCalls(run);
 
 const count = (ops: string[], op: string) => ops.filter((o) => o === op).length;
 

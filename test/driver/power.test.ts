@@ -8,7 +8,6 @@ import {
   volumeBdi,
 } from '../../harness/instances.js';
 import { BACKEND } from '../../harness/backend.js';
-import { TraceRecorder } from '../../harness/trace.js';
 import type { SimulatedHypervisor } from '../../simulator/hypervisor.js';
 import { useDriverSuite } from '../helpers/driver-suite.js';
 
@@ -132,14 +131,7 @@ async function bootGuestStoppingOnSigterm(options: Record<string, unknown> = {})
 
 /** The hypervisor calls `fn` makes, in order. */
 async function hypervisorCalls(fn: () => Promise<void>): Promise<string[]> {
-  const recorder = new TraceRecorder();
-  suite.harness.trace(recorder);
-  try {
-    await fn();
-  } finally {
-    suite.harness.trace(undefined);
-  }
-  return recorder.entries.map((e) => e.op).filter((op) => op.startsWith('hypervisor.'));
+  return (await suite.portCalls(fn)).filter((op) => op.startsWith('hypervisor.'));
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Host } from '../../driver/ports/index.js';
 import { makeHarness } from '../../harness/backend.js';
 import type { BackendHarness, HarnessFactory } from '../../harness/harness.js';
 import { HostObserver } from '../../harness/observer.js';
+import { TraceRecorder } from '../../harness/trace.js';
 
 /** What a backend-neutral driver test works with; fresh for every test. */
 export interface DriverSuite {
@@ -18,6 +19,8 @@ export interface DriverSuite {
   readonly stateDir: string;
   /** A driver over `host` with this test's instances_path and state directory. */
   driver(options?: Partial<LxcDriverOptions>): LxcDriver;
+  /** The port calls (`port.method`) `run` makes through `host`, in order. */
+  portCalls(run: () => Promise<unknown>): Promise<string[]>;
 }
 
 /**
@@ -60,6 +63,17 @@ export function useDriverSuite(
     },
     get stateDir() {
       return live().stateDir;
+    },
+    async portCalls(run) {
+      const { harness } = live();
+      const recorder = new TraceRecorder();
+      harness.trace(recorder);
+      try {
+        await run();
+      } finally {
+        harness.trace(undefined);
+      }
+      return recorder.entries.map((e) => e.op);
     },
     driver(options = {}) {
       const { harness, stateDir } = live();
