@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSimHarness } from '../../harness/sim-harness.js';
 import { expandScenario, parseScenarioText, runScenario } from '../../scenarios/index.js';
+import { runSimScenario } from '../helpers/scenario-run.js';
 
 const HEAD = `
 name: demo
@@ -16,14 +17,7 @@ steps:
 `;
 
 /** Runs HEAD plus `steps` on the simulator; returns the failure message ('' when it passed). */
-async function runWith(steps: string): Promise<string> {
-  const scenario = parseScenarioText(HEAD + steps, 'demo.yaml');
-  const result = await runScenario(expandScenario(scenario)[0]!, {
-    backend: 'sim',
-    harness: () => createSimHarness(),
-  });
-  return result.error ?? '';
-}
+const runWith = (steps: string): Promise<string> => runSimScenario(HEAD, steps);
 
 describe('scenario expectations and steps beyond boot and destroy', () => {
   it('passes when the domain XML contains the subset', async () => {
