@@ -57,10 +57,12 @@ if [ "$bench" = 1 ]; then
   "$PY" -m tests.bench_nova
   exit
 fi
+# No exec below: the EXIT trap must still remove $work.
 if [ "${#selected[@]}" -gt 0 ]; then
-  exec "$PY" -m unittest -v "${selected[@]}"
+  "$PY" -m unittest -v "${selected[@]}"
+  exit
 fi
 tests=(tests.unit.test_driver tests.unit.test_distribution tests.unit.test_runner_script
   tests.functional.test_servers_sim)
 if [ "$real" = 1 ]; then tests+=(tests.functional.test_servers_real); fi
-exec "$PY" -m unittest -v "${tests[@]}"
+"$PY" -m unittest -v "${tests[@]}"

@@ -44,12 +44,17 @@ export async function startSimService(
       env: {},
       ...options,
     });
+  // A service that refuses to start must not leave its temporary folder behind.
+  const service = await start().catch(async (error: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  });
   const fixture: ServiceFixture = {
     dir,
     socketPath,
     stateDir,
     sim,
-    service: await start(),
+    service,
     client: new ServiceClient(socketPath),
     lines,
     async restart() {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/journal.js';
 import { reclaim } from '../../driver/reclaim.js';
@@ -7,11 +8,21 @@ import { SIM_PID } from '../../simulator/state.js';
 import { INSTANCES, startSimService, type ServiceFixture } from './helpers.js';
 
 let fixture: ServiceFixture | undefined;
+/** Services stopped early whose state directory a later service reuses: removed last. */
+const probes: ServiceFixture[] = [];
 
 afterEach(async () => {
   await fixture?.stop();
   fixture = undefined;
+  for (const probe of probes.splice(0)) await rm(probe.dir, { recursive: true, force: true });
 });
+
+/** A service started to make a state directory, then stopped; its folder goes after the test. */
+async function probeService(sim: SimulatedHost): Promise<ServiceFixture> {
+  const probe = await startSimService({ sim });
+  probes.push(probe);
+  return probe;
+}
 
 /** A spawn that crashed after attaching a loop device over its volume: journal and device. */
 async function crashedSpawn(sim: SimulatedHost, stateDir: string): Promise<string> {
@@ -52,7 +63,7 @@ describe('the service and the state directory it holds (sim backend)', () => {
 
   it('reclaims at its start what a crashed operation of an earlier process left', async () => {
     const sim = createSimulatedHost();
-    const probe = await startSimService({ sim });
+    const probe = await probeService(sim);
     const volume = await crashedSpawn(sim, probe.stateDir);
     await probe.stop();
     fixture = await startSimService({ sim, stateDir: probe.stateDir });
@@ -64,7 +75,7 @@ describe('the service and the state directory it holds (sim backend)', () => {
 
   it('refuses to start beside another live process holding its state directory', async () => {
     const sim = createSimulatedHost();
-    const probe = await startSimService({ sim });
+    const probe = await probeService(sim);
     await probe.stop();
     const other = sim.startProcess();
     await other.journal.hold(probe.stateDir, 'driver', 'nova-lxc serve');
