@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
 import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/journal.js';
 import { reclaim, type ReclaimAction } from '../../driver/reclaim.js';
@@ -10,17 +10,6 @@ import { useDriverSuite } from '../helpers/driver-suite.js';
 import { otherProcessHolds } from '../helpers/other-process.js';
 
 const suite = useDriverSuite();
-/** Loop devices a test attached as "someone else's"; released after the leak check's view. */
-let foreign: string[];
-
-beforeEach(async () => {
-  foreign = [];
-});
-
-afterEach(async () => {
-  for (const device of foreign)
-    await suite.host.blockDevices.detachLoop(device).catch(() => undefined);
-});
 
 /** A process about to work on a fresh instance: its journal and its journalled host. */
 async function instanceProcess(uuid = randomUUID()) {
@@ -36,9 +25,7 @@ async function instanceProcess(uuid = randomUUID()) {
 
 async function foreignLoop(): Promise<string> {
   const file = await suite.harness.makeDiskFile({ size: '4M', table: 'none' }, 'foreign');
-  const loop = await suite.host.blockDevices.attachLoop(file);
-  foreign.push(loop.device);
-  return loop.device;
+  return (await suite.otherProcessAttaches(file)).device;
 }
 
 const outcomes = (actions: ReclaimAction[]) =>
@@ -172,8 +159,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
     // The attach happened; the process died before it could mark it done.
     await suite.host.blockDevices.attachLoop(volume, { offset: 1048576, sizeLimit: 2097152 });
     // Someone else's loop over the same file, elsewhere in it, is not a match.
-    const sameFile = await suite.host.blockDevices.attachLoop(volume, { offset: 4194304 });
-    foreign.push(sameFile.device);
+    const sameFile = await suite.otherProcessAttaches(volume, { offset: 4194304 });
 
     const actions = await reclaimHere();
     expect(actions.map((a) => a.outcome)).toEqual(['released']);
@@ -225,8 +211,7 @@ describe(`reclaim on the ${BACKEND} backend`, () => {
       data: { path: volume },
     });
     await suite.host.blockDevices.detachLoop(ours.devicePath);
-    const theirs = await suite.host.blockDevices.attachLoop(volume);
-    foreign.push(theirs.device);
+    const theirs = await suite.otherProcessAttaches(volume);
     expect(theirs.device).toBe(ours.devicePath);
     const actions = await reclaimHere();
     expect(actions).toContainEqual(

@@ -3,7 +3,7 @@
  * real host the harness models the reboot by tearing its own kernel state down out of band and
  * reporting a new boot id (BackendHarness.hostReboot).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LxcDriver, ROOTFS_RECORD_KEY } from '../../driver/index.js';
 import type { LoopDevice } from '../../driver/index.js';
 import { InstanceJournalWriter, journalDir, journalledHost } from '../../driver/journal.js';
@@ -19,18 +19,6 @@ import {
 import { useDriverSuite } from '../helpers/driver-suite.js';
 
 const suite = useDriverSuite();
-/** Loop devices "another process" attached; detached after each test. */
-let others: string[];
-
-beforeEach(async () => {
-  others = [];
-});
-
-afterEach(async () => {
-  for (const device of others) {
-    await suite.harness.bare.blockDevices.detachLoop(device).catch(() => undefined);
-  }
-});
 
 /** A new driver process (as after a reboot or a restart): it shares only the state directory. */
 function driver(): LxcDriver {
@@ -38,11 +26,8 @@ function driver(): LxcDriver {
 }
 
 /** Another process attaching `path` to the first free loop device. */
-async function otherProcessAttaches(path: string): Promise<LoopDevice> {
-  const loop = await suite.harness.bare.blockDevices.attachLoop(path);
-  others.push(loop.device);
-  return loop;
-}
+const otherProcessAttaches = (path: string): Promise<LoopDevice> =>
+  suite.otherProcessAttaches(path);
 
 /** What Nova persists across a restart: the instance and its BDMs, as JSON. */
 function persisted<T>(value: T): T {

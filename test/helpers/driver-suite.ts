@@ -1,6 +1,6 @@
 import { afterEach, beforeEach } from 'vitest';
 import { LxcDriver, type LxcDriverOptions } from '../../driver/driver.js';
-import type { Host } from '../../driver/ports/index.js';
+import type { Host, LoopAttachOptions, LoopDevice } from '../../driver/ports/index.js';
 import { makeHarness } from '../../harness/backend.js';
 import type { BackendHarness, HarnessFactory } from '../../harness/harness.js';
 import { HostObserver } from '../../harness/observer.js';
@@ -21,6 +21,12 @@ export interface DriverSuite {
   driver(options?: Partial<LxcDriverOptions>): LxcDriver;
   /** The port calls (`port.method`) `run` makes through `host`, in order. */
   portCalls(run: () => Promise<unknown>): Promise<string[]>;
+  /**
+   * Another process attaches `path` to the first free loop device (through the harness's bare
+   * ports: no trace, no faults); it is detached after the test, before the clean-up checks for
+   * leaks.
+   */
+  otherProcessAttaches(path: string, options?: LoopAttachOptions): Promise<LoopDevice>;
 }
 
 /**
@@ -34,14 +40,14 @@ export function useDriverSuite(
   defaults: Partial<LxcDriverOptions> = {},
   backend: HarnessFactory = makeHarness,
 ): DriverSuite {
-  let current: { harness: BackendHarness; stateDir: string } | undefined;
+  let current: { harness: BackendHarness; stateDir: string; others: string[] } | undefined;
   const live = () => {
     if (!current) throw new Error('the driver suite is used outside a test');
     return current;
   };
   beforeEach(async () => {
     const harness = await backend();
-    current = { harness, stateDir: await harness.makeDir('state') };
+    current = { harness, stateDir: await harness.makeDir('state'), others: [] };
   });
   afterEach(async ({ task }) => {
     const done = current;
@@ -51,6 +57,9 @@ export function useDriverSuite(
       const host = done.harness.host as Host & { dump?: () => unknown };
       const state = host.dump ? host.dump() : await new HostObserver(host).snapshot();
       console.error(`host state after "${task.name}" failed:\n${JSON.stringify(state, null, 2)}`);
+    }
+    for (const device of done.others) {
+      await done.harness.bare.blockDevices.detachLoop(device).catch(() => undefined);
     }
     await done.harness.cleanup();
   });
@@ -74,6 +83,12 @@ export function useDriverSuite(
         harness.trace(undefined);
       }
       return recorder.entries.map((e) => e.op);
+    },
+    async otherProcessAttaches(path, options) {
+      const { harness, others } = live();
+      const loop = await harness.bare.blockDevices.attachLoop(path, options);
+      others.push(loop.device);
+      return loop;
     },
     driver(options = {}) {
       const { harness, stateDir } = live();
