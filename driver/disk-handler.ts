@@ -5,6 +5,7 @@ import {
 } from './core/root-choice.js';
 import {
   isSameLoop,
+  servesRecordedRange,
   recordLoop,
   recordNbd,
   type AttachedDevice,
@@ -410,10 +411,10 @@ export class LxcDiskHandler {
     current: LoopDevice,
   ): Promise<boolean> {
     let why: string | undefined;
-    if (isSameLoop({ ...device, diskseq: undefined }, current) && !isSameLoop(device, current)) {
-      why = `it was detached and attached again since (diskseq ${String(current.diskseq)}, recorded ${device.diskseq})`;
-    } else if (!isSameLoop(device, current)) {
-      why = `it now backs ${current.backingFile} (offset ${current.offset}), not the recorded ${device.backingFile} (offset ${device.offset})`;
+    if (!isSameLoop(device, current)) {
+      why = servesRecordedRange(current, device)
+        ? `it was detached and attached again since (diskseq ${String(current.diskseq)}, recorded ${device.diskseq})`
+        : `it now backs ${current.backingFile} (offset ${current.offset}), not the recorded ${device.backingFile} (offset ${device.offset})`;
     } else if (device.identity && current.backingFile === device.backingFile) {
       const now = await this.host.files.identity(device.backingFile);
       if (!now || now.device !== device.identity.device || now.inode !== device.identity.inode) {

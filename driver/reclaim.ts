@@ -11,7 +11,7 @@ import {
 import type { Host, LoopDevice, Logger } from './ports/index.js';
 import { silentLogger } from './ports/logger.js';
 import { describeHolder } from './core/state-holders.js';
-import { sameAttachment } from './core/rootfs-record.js';
+import { sameAttachment, servesRecordedRange } from './core/rootfs-record.js';
 
 /** What reclaim looks at, and whether it may act. */
 export interface ReclaimOptions {
@@ -284,7 +284,7 @@ async function releaseItem(
     }
     case 'loop': {
       const loops = await host.blockDevices.listLoops();
-      const matches = loops.filter((l) => sameLoop(l, target));
+      const matches = loops.filter((l) => servesRecordedRange(l, target));
       let device: string | undefined;
       if (target.device !== undefined) {
         const same = matches.find((l) => l.device === target.device);
@@ -346,16 +346,6 @@ async function releaseItem(
       return act(() => host.files.removeTree(target.path));
     }
   }
-}
-
-/** The journalled loop's backing file, offset and size limit (a deleted file still counts). */
-function sameLoop(loop: LoopDevice, target: JournalTarget & { kind: 'loop' }): boolean {
-  return (
-    (loop.backingFile === target.backingFile ||
-      loop.backingFile === `${target.backingFile} (deleted)`) &&
-    loop.offset === target.offset &&
-    loop.sizeLimit === target.sizeLimit
-  );
 }
 
 /** Stops a domain, waiting (bounded, on the clock) until it is shut off. */

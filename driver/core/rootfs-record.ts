@@ -144,11 +144,24 @@ export function isSameLoop(
 ): boolean {
   return (
     current.device === recorded.device &&
+    servesRecordedRange(current, recorded) &&
+    sameAttachment(recorded.diskseq, current.diskseq)
+  );
+}
+
+/**
+ * Whether a loop device serves the recorded byte range of the recorded file: the same backing
+ * file (or the kernel's `PATH (deleted)` once it was unlinked), offset and size limit.
+ */
+export function servesRecordedRange(
+  current: LoopDevice,
+  recorded: { backingFile: string; offset: number; sizeLimit: number },
+): boolean {
+  return (
     (current.backingFile === recorded.backingFile ||
       current.backingFile === `${recorded.backingFile} (deleted)`) &&
     current.offset === recorded.offset &&
-    current.sizeLimit === recorded.sizeLimit &&
-    sameAttachment(recorded.diskseq, current.diskseq)
+    current.sizeLimit === recorded.sizeLimit
   );
 }
 
