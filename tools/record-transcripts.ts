@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ExecaCommandRunner } from '../driver/adapters/command-runner.js';
+import { ProcessCommandRunner } from '../driver/adapters/command-runner.js';
 import { createRealHost } from '../driver/adapters/real-host.js';
 import { NodeSystemFiles } from '../driver/adapters/system-files.js';
 import type { DiskSpec } from '../harness/disk-spec.js';
@@ -44,7 +44,7 @@ function domainXml(name: string, rootfs: string, init: string): string {
 }
 
 async function toolVersions(): Promise<Record<string, string>> {
-  const runner = new ExecaCommandRunner();
+  const runner = new ProcessCommandRunner();
   const first = async (argv: string[]): Promise<string> => {
     try {
       const { stdout, stderr } = await runner.run(argv);
@@ -98,7 +98,7 @@ try {
     const scenario = TRANSCRIPT_SCENARIOS[name];
     const context = contexts[name];
     if (!scenario || !context) throw new Error(`no scenario ${name}`);
-    const recorder = new RecordingHost(new ExecaCommandRunner(), new NodeSystemFiles());
+    const recorder = new RecordingHost(new ProcessCommandRunner(), new NodeSystemFiles());
     const host = createRealHost({ imagesDir, runner: recorder, systemFiles: recorder });
     const outcomes = await scenario(host, context);
     const transcript: Transcript = {

@@ -227,8 +227,3 @@ export class ProcessCommandRunner implements CommandRunner {
     });
   }
 }
-
-/** The name this runner had while it ran on execa; kept for existing callers. */
-export const ExecaCommandRunner = ProcessCommandRunner;
-/** @see ProcessCommandRunner */
-export type ExecaCommandRunner = ProcessCommandRunner;

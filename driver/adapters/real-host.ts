@@ -1,6 +1,6 @@
 import { PortVolumeConnector } from '../core/volume-connector.js';
 import type { Host } from '../ports/index.js';
-import { ExecaCommandRunner, type CommandRunner } from './command-runner.js';
+import { ProcessCommandRunner, type CommandRunner } from './command-runner.js';
 import { FileImageStore } from './file-image-store.js';
 import { FileJournal } from './file-journal.js';
 import { LinuxMounts } from './linux-mounts.js';
@@ -27,7 +27,7 @@ export interface RealHostOptions {
 
 /** The Host of this machine: loop devices, mounts, libvirt LXC, files, images. */
 export function createRealHost(options: RealHostOptions): Host {
-  const runner = options.runner ?? new ExecaCommandRunner();
+  const runner = options.runner ?? new ProcessCommandRunner();
   const system = options.systemFiles ?? new NodeSystemFiles();
   const clock = new SystemClock();
   const blockDevices = new LosetupBlockDevices(runner, system, clock);

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SystemClock } from '../../driver/adapters/system-clock.js';
 import {
-  ExecaCommandRunner,
   ProcessCommandRunner,
   isMissingTool,
   reasonOf,
@@ -18,8 +17,8 @@ import {
   classifyBy,
 } from '../../driver/adapters/tool-errors.js';
 
-describe('ExecaCommandRunner', () => {
-  const runner = new ExecaCommandRunner();
+describe('ProcessCommandRunner', () => {
+  const runner = new ProcessCommandRunner();
 
   it('returns stdout, stderr and the exit code', async () => {
     await expect(runner.run(['printf', 'a b'])).resolves.toEqual({

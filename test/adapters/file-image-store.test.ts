@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
+import { ProcessCommandRunner } from '../../driver/adapters/command-runner.js';
 import { FileImageStore } from '../../driver/adapters/file-image-store.js';
 import { NodeSystemFiles } from '../../driver/adapters/system-files.js';
 
@@ -31,7 +31,7 @@ function qemu(...args: string[]): void {
 /** A store whose every command is recorded, so a refusal is seen to run none. */
 function store() {
   const ran: string[][] = [];
-  const runner = new ExecaCommandRunner();
+  const runner = new ProcessCommandRunner();
   const images = new FileImageStore(
     {
       run: (argv, options) => (ran.push([...argv]), runner.run(argv, options)),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
+import { ProcessCommandRunner } from '../../driver/adapters/command-runner.js';
 
-const runner = new ExecaCommandRunner();
+const runner = new ProcessCommandRunner();
 const script = (name: string) => new URL(`../../tools/${name}`, import.meta.url).pathname;
 
 describe('real host scripts', () => {

@@ -1,14 +1,14 @@
 import { spawn as spawnProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
+import { ProcessCommandRunner } from '../../driver/adapters/command-runner.js';
 import { makeHarness } from '../../harness/backend.js';
 import type { BackendHarness } from '../../harness/harness.js';
 import { makeInstance, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
 import { otherProcessHolds } from '../helpers/other-process.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const runner = new ExecaCommandRunner();
+const runner = new ProcessCommandRunner();
 
 let harness: BackendHarness;
 let foreignDevice: string;

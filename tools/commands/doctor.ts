@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ExecaCommandRunner } from '../../driver/adapters/command-runner.js';
+import { ProcessCommandRunner } from '../../driver/adapters/command-runner.js';
 import { DEFAULT_LXC_URI, virshPing } from '../../driver/adapters/commands.js';
 import { parseMountinfo } from '../../driver/adapters/parse-mountinfo.js';
 import { NodeSystemFiles } from '../../driver/adapters/system-files.js';
@@ -263,7 +263,7 @@ async function orphansCheck(
 
 /** Probes of this machine. */
 export function realDoctorProbes(): DoctorProbes {
-  const runner = new ExecaCommandRunner();
+  const runner = new ProcessCommandRunner();
   const files = new NodeSystemFiles();
   return {
     uid: () => process.getuid?.() ?? -1,
