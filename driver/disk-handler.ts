@@ -17,8 +17,40 @@ import { DriverError, hasCode } from './errors.js';
 import type { Host, IdMap, Logger, LoopDevice } from './ports/index.js';
 import type { ConnectionInfo } from './ports/volume-connector.js';
 
-/** How much of the start of a device the root choice reads at once (partition tables). */
-const HEAD_BYTES = 64 * 1024;
+/** How much of a device the root choice reads at once (partition tables, superblocks). */
+const WINDOW_BYTES = 64 * 1024;
+/** How many windows one root choice keeps (a chain of EBRs must not fill memory). */
+const WINDOWS_KEPT = 8;
+
+/**
+ * A device reader for the root choice that reads whole 64 KiB windows and answers every read
+ * inside one from that copy: each read of a device is an open, a read and a close, and the
+ * choice reads in clusters (the MBR, GPT header and entries at the start; the backup GPT at the
+ * end; a partition's superblocks at its start): 3 device reads for a GPT disk instead of 7.
+ * Reads that straddle two windows go to the device as asked. Fewer bytes only at the end of
+ * the device, as the port's read answers.
+ */
+export function windowedReader(
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  size: number,
+): (offset: number, length: number) => Promise<Uint8Array> {
+  const windows = new Map<number, Promise<Uint8Array>>();
+  return async (offset, length) => {
+    const start = Math.floor(offset / WINDOW_BYTES) * WINDOW_BYTES;
+    if (offset + length > start + WINDOW_BYTES || offset >= size) return read(offset, length);
+    let window = windows.get(start);
+    if (!window) {
+      window = read(start, Math.min(WINDOW_BYTES, size - start));
+      windows.set(start, window);
+      if (windows.size > WINDOWS_KEPT) windows.delete(windows.keys().next().value as number);
+      // A failed read is not kept: the next read asks the device again.
+      window.catch(() => windows.delete(start));
+    }
+    const bytes = await window;
+    const from = Math.min(offset - start, bytes.length);
+    return bytes.subarray(from, Math.min(offset - start + length, bytes.length));
+  };
+}
 
 /** Where the container's root bytes come from. */
 export type RootSource =
@@ -285,23 +317,13 @@ export class LxcDiskHandler {
 
   private async choose(base: string, request: RootfsRequest): Promise<RootChoice> {
     const geometry = await this.host.blockDevices.geometry(base);
-    // The partition tables (MBR, GPT header and entries) and a whole-device superblock sit in
-    // the first 64 KiB: read it once and answer every read inside it from that copy (each
-    // read of a device is an open, a read and a close), the rest from the device.
-    let head: Promise<Uint8Array> | undefined;
     const reader = {
       size: geometry.size,
       sectorSizeHint: geometry.logicalSectorSize,
-      read: async (offset: number, length: number): Promise<Uint8Array> => {
-        if (offset + length > HEAD_BYTES) return this.host.blockDevices.read(base, offset, length);
-        head ??= this.host.blockDevices.read(base, 0, Math.min(HEAD_BYTES, geometry.size));
-        const bytes = await head;
-        // Fewer bytes only at the end of the device, as the port's read answers.
-        return bytes.subarray(
-          Math.min(offset, bytes.length),
-          Math.min(offset + length, bytes.length),
-        );
-      },
+      read: windowedReader(
+        (offset, length) => this.host.blockDevices.read(base, offset, length),
+        geometry.size,
+      ),
     };
     try {
       return await chooseRootFilesystem(reader, base, request.policy, { arch: request.arch });

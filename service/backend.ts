@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { ProcessCommandRunner } from '../driver/adapters/command-runner.js';
+import { HelperCommandRunner } from '../driver/adapters/command-helper.js';
 import { createRealHost } from '../driver/adapters/real-host.js';
 import type { Host } from '../driver/ports/index.js';
 import { createSimulatedHost, type SimulatedHost } from '../simulator/index.js';
@@ -32,7 +32,8 @@ export function imageCacheDir(instancesPath: string): string {
 /** This machine: loop devices, mounts and libvirt LXC. */
 export async function createRealBackend(options: BackendOptions): Promise<Backend> {
   await mkdir(imageCacheDir(options.instancesPath), { recursive: true });
-  const runner = new ProcessCommandRunner();
+  // A long-lived process: commands start from the small helper, not by forking the service.
+  const runner = new HelperCommandRunner();
   return {
     name: 'real',
     instancesPath: options.instancesPath,

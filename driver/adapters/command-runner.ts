@@ -141,6 +141,49 @@ export function isMissingTool(
   });
 }
 
+/** How a started (or not started) command ended, as a runner saw it. */
+export interface RawOutcome {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** Why it could not start (an errno-coded error). */
+  spawnError: Error | undefined;
+  timedOut: boolean;
+}
+
+/** Resolves or rejects a run from how its command ended: one rule for every runner. */
+export function commandOutcome(
+  argv: readonly string[],
+  options: RunOptions,
+  raw: RawOutcome,
+  resolve: (result: CommandResult) => void,
+  reject: (error: unknown) => void,
+): void {
+  const { code, signal, stdout, stderr, spawnError, timedOut } = raw;
+  if (spawnError || code === null) {
+    const missing = spawnError !== undefined && isMissingTool(argv[0] ?? '', spawnError);
+    reject(
+      spawnFailure(argv, options, {
+        kind: timedOut ? 'timeout' : missing ? 'missing' : 'other',
+        message: spawnError
+          ? `could not start: ${spawnError.message}`
+          : `killed by ${signal ?? 'a signal'}`,
+        cause: spawnError ?? { signal },
+        stdout,
+        stderr,
+      }),
+    );
+    return;
+  }
+  const outcome = { stdout, stderr, exitCode: code };
+  if (code !== 0 && !(options.allowExitCodes ?? []).includes(code)) {
+    reject(commandFailure(argv, outcome, options));
+    return;
+  }
+  resolve(outcome);
+}
+
 /**
  * Runs commands with node:child_process directly: no shell, output captured, UTF-8, LC_ALL=C.
  * execa cost 2.5–4 ms more per process on our hosts (measured by `npm run bench`'s real part,
@@ -200,29 +243,20 @@ export class ProcessCommandRunner implements CommandRunner {
       });
       child.on('close', (code, signal) => {
         if (timer) clearTimeout(timer);
-        const stdout = Buffer.concat(out).toString('utf8');
-        const stderr = Buffer.concat(err).toString('utf8');
-        if (spawnError || code === null) {
-          const missing = spawnError !== undefined && isMissingTool(file, spawnError);
-          reject(
-            spawnFailure(argv, options, {
-              kind: timedOut ? 'timeout' : missing ? 'missing' : 'other',
-              message: spawnError
-                ? `could not start: ${spawnError.message}`
-                : `killed by ${signal ?? 'a signal'}`,
-              cause: spawnError ?? { signal },
-              stdout,
-              stderr,
-            }),
-          );
-          return;
-        }
-        const outcome = { stdout, stderr, exitCode: code };
-        if (code !== 0 && !(options.allowExitCodes ?? []).includes(code)) {
-          reject(commandFailure(argv, outcome, options));
-          return;
-        }
-        resolve(outcome);
+        commandOutcome(
+          argv,
+          options,
+          {
+            code,
+            signal,
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(err).toString('utf8'),
+            spawnError,
+            timedOut,
+          },
+          resolve,
+          reject,
+        );
       });
     });
   }

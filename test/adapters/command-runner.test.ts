@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../driver/adapters/system-clock.js';
 import {
   ProcessCommandRunner,
   isMissingTool,
   reasonOf,
+  type CommandRunner,
 } from '../../driver/adapters/command-runner.js';
+import { CommandHelper, HelperCommandRunner } from '../../driver/adapters/command-helper.js';
 import * as commands from '../../driver/adapters/commands.js';
 import {
   LOSETUP_ERRORS,
@@ -17,9 +19,16 @@ import {
   classifyBy,
 } from '../../driver/adapters/tool-errors.js';
 
-describe('ProcessCommandRunner', () => {
-  const runner = new ProcessCommandRunner();
+// Both runners must give the same results and errors: the command helper is only a faster way
+// to start the same commands (it falls back to the direct way where python3 is missing).
+const helper = new CommandHelper();
+afterAll(() => helper.close());
+const RUNNERS: [string, CommandRunner][] = [
+  ['ProcessCommandRunner', new ProcessCommandRunner()],
+  ['HelperCommandRunner', new HelperCommandRunner(helper)],
+];
 
+describe.each(RUNNERS)('%s', (_name, runner) => {
   it('returns stdout, stderr and the exit code', async () => {
     await expect(runner.run(['printf', 'a b'])).resolves.toEqual({
       stdout: 'a b',
@@ -239,9 +248,7 @@ describe('isMissingTool', () => {
   });
 });
 
-describe('ProcessCommandRunner edge cases', () => {
-  const runner = new ProcessCommandRunner();
-
+describe.each(RUNNERS)('%s edge cases', (_name, runner) => {
   it('reports a command killed by a signal with its argv and what it printed', async () => {
     const argv = ['sh', '-c', 'echo partial; kill -9 $$'];
     await expect(runner.run(argv, { action: 'run the probe' })).rejects.toMatchObject({

@@ -4,7 +4,7 @@
  * asked once, and the answers are passed along. Counts only; speed is `npm run bench`'s.
  */
 import { describe, expect, it } from 'vitest';
-import { makeInstance, plainDisk, volumeBdi } from '../../harness/instances.js';
+import { makeInstance, plainDisk, twoPartitionDisk, volumeBdi } from '../../harness/instances.js';
 import { useDriverSuite } from '../helpers/driver-suite.js';
 
 const suite = useDriverSuite();
@@ -34,6 +34,18 @@ describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND
     expect(count(destroy, 'hypervisor.info')).toBe(1);
     expect(count(destroy, 'hypervisor.destroy')).toBe(1);
     expect(count(destroy, 'hypervisor.undefine')).toBe(1);
+  });
+
+  it('the root choice of a GPT volume reads the device three times: its start, its end, the partition', async () => {
+    const volume = await suite.harness.makeDiskFile(twoPartitionDisk('gpt'), 'gpt-volume');
+    const driver = suite.driver();
+    const instance = makeInstance({ image_ref: null });
+    const bdi = volumeBdi(volume);
+    // Primary header and entries; backup header and entries; partition 1's superblocks: each
+    // cluster is one 64 KiB read (it was 7 reads, each an open, a read and a close).
+    const spawn = await calls(() => driver.spawn({}, instance, {}, [], null, null, null, bdi));
+    expect(count(spawn, 'blockDevices.read')).toBe(3);
+    await driver.destroy({}, instance, null, bdi);
   });
 
   it('a power off without a timeout asks the domain info once', async () => {

@@ -13,7 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { buildLxcDomainXml, lxcDomainSpecForInstance } from '../../driver/core/domain-xml.js';
 import { LxcDiskHandler, type RootfsRequest } from '../../driver/disk-handler.js';
-import { ProcessCommandRunner, type RunOptions } from '../../driver/adapters/command-runner.js';
+import type { CommandRunner, RunOptions } from '../../driver/adapters/command-runner.js';
+import { HelperCommandRunner } from '../../driver/adapters/command-helper.js';
 import { createRealHost } from '../../driver/adapters/real-host.js';
 import { LxcDriver } from '../../driver/driver.js';
 import { silentLogger } from '../../driver/ports/logger.js';
@@ -307,9 +308,10 @@ async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Pro
 }
 
 /** A runner that notes each command's tool and subcommand (`virsh dominfo`, `losetup --detach`). */
-class CountingRunner extends ProcessCommandRunner {
+class CountingRunner implements CommandRunner {
   readonly commands: string[] = [];
-  override run(argv: readonly string[], options?: RunOptions) {
+  private readonly inner = new HelperCommandRunner();
+  run(argv: readonly string[], options?: RunOptions) {
     const [tool = '', ...rest] = argv;
     // The subcommand that tells the steps apart: virsh's verb, losetup's first option.
     const sub =
@@ -319,7 +321,7 @@ class CountingRunner extends ProcessCommandRunner {
           ? (rest[0] ?? '')
           : '';
     this.commands.push(`${tool} ${sub}`.trim());
-    return super.run(argv, options);
+    return this.inner.run(argv, options);
   }
 }
 
@@ -383,7 +385,10 @@ async function processFigures(
     ),
   );
   const volume = await harness.makeDiskFile(plainDisk(), 'counts');
-  const driver = new LxcDriver(host, { instancesPath: harness.instancesPath });
+  const driver = new LxcDriver(host, {
+    instancesPath: harness.instancesPath,
+    stateDir: await harness.makeDir('state-counts'),
+  });
   const instance = makeInstance({ image_ref: null });
   const bdi = {
     root_device_name: '/dev/vda',
