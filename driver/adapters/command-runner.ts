@@ -74,6 +74,7 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   debugfs: 'e2fsprogs',
   blkid: 'util-linux',
   cp: 'coreutils',
+  rmdir: 'coreutils',
   truncate: 'coreutils',
   dd: 'coreutils',
 };

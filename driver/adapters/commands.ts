@@ -81,6 +81,10 @@ export function virshDestroy(uri: string, name: string): string[] {
 }
 
 /** `virsh shutdown NAME` (a clean shutdown request). */
+export function virshSuspend(uri: string, name: string): string[] {
+  return virsh(uri, 'suspend', name);
+}
+
 export function virshShutdown(uri: string, name: string): string[] {
   return virsh(uri, 'shutdown', name);
 }
@@ -148,6 +152,11 @@ export function qemuImgInfo(path: string): string[] {
 /** `cp --sparse=always SRC DST`: a raw copy that keeps holes. */
 export function sparseCopy(source: string, target: string): string[] {
   return ['cp', '--sparse=always', source, target];
+}
+
+/** `rmdir -- PATH...`: removes directories that are empty (a cgroup only once no task is in it). */
+export function rmdir(paths: readonly string[]): string[] {
+  return ['rmdir', '--', ...paths];
 }
 
 /** `truncate -s BYTES PATH`: a sparse file of that size. */

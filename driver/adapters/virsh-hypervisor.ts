@@ -35,6 +35,8 @@ export interface VirshOptions {
   stateDir?: string;
   /** libvirt's LXC config directory; default /etc/libvirt/lxc. */
   configDir?: string;
+  /** How long destroy waits for the killed container's processes to exit; default 10 s. */
+  exitTimeoutMs?: number;
 }
 
 /** Hypervisor over `virsh -c URI`, reading container state from libvirt's files and /proc. */
@@ -42,6 +44,7 @@ export class VirshHypervisor implements Hypervisor {
   readonly uri: string;
   private readonly stateDir: string;
   private readonly configDir: string;
+  private readonly exitTimeoutMs: number;
   /** Whether this libvirtd was seen to write a definition we made into configDir. */
   private configDirProven = false;
   /** Whether this libvirtd was seen to write the status of a domain we started into stateDir. */
@@ -55,6 +58,7 @@ export class VirshHypervisor implements Hypervisor {
     this.uri = options.uri ?? commands.DEFAULT_LXC_URI;
     this.stateDir = options.stateDir ?? LXC_STATE_DIR;
     this.configDir = options.configDir ?? LXC_CONFIG_DIR;
+    this.exitTimeoutMs = options.exitTimeoutMs ?? 10_000;
   }
 
   async define(xml: string): Promise<DomainInfo> {
@@ -100,14 +104,27 @@ export class VirshHypervisor implements Hypervisor {
 
   async destroy(name: string): Promise<void> {
     // A container's init is pid 1 of its namespace and ignores SIGTERM without a handler, so
-    // virsh destroy alone waits for libvirt's SIGTERM-then-SIGKILL escalation (~1.8 s). destroy
-    // is a forced power-off either way: SIGKILL the init first, once proven to be this
-    // domain's, and let libvirt tear down the rest. libvirt still spends about 200 ms of its
-    // own: the init's death makes the domain's libvirt_lxc controller report and exit, and
-    // libvirt's stop finds the controller alive in the domain's cgroup at its first look
-    // (virCgroupKillPainfully then sleeps 200 ms before it looks again). Measured: the
-    // cgroup is empty 5 ms after the kill, the status file goes at 205-315 ms.
-    const killed = (await this.killInit(name)) !== null;
+    // virsh destroy alone waits for libvirt's SIGTERM-then-SIGKILL escalation (~1.8 s); and
+    // even with the init SIGKILLed first, libvirt's stop finds the domain's libvirt_lxc
+    // controller in the cgroup and virCgroupKillPainfully sleeps 200 ms before it looks again.
+    // libvirt has one path without either wait: the destroy of a *paused* LXC domain SIGKILLs
+    // everything in its (frozen) cgroup and thaws it (virLXCProcessStop). So a running domain
+    // is suspended first; destroy is a forced power-off either way. Where suspend fails (no
+    // freezer), the init, once proven the domain's, is SIGKILLed before virsh destroy.
+    const init = await this.provenInit(name);
+    let paused = init?.state === 'paused';
+    const dying =
+      init === null ? [] : await this.processStarts([init.pid, Number(init.controller)]);
+    const cgroups = init === null ? [] : await this.domainCgroups(init.controller, name);
+    if (init !== null && init.state === 'running') {
+      paused = await this.runner
+        .run(commands.virshSuspend(this.uri, name), { action: 'suspend domain', classify })
+        .then(
+          () => true,
+          () => false,
+        );
+    }
+    const killed = !paused && (await this.killInit(name)) !== null;
     try {
       await this.runner.run(commands.virshDestroy(this.uri, name), {
         action: 'destroy domain',
@@ -115,7 +132,111 @@ export class VirshHypervisor implements Hypervisor {
       });
     } catch (error) {
       // libvirt may have finished the teardown on its own after the kill: that is our destroy.
-      if (!(killed && hasCode(error, 'FailedPrecondition'))) throw error;
+      if (!((killed || paused) && hasCode(error, 'FailedPrecondition'))) throw error;
+    }
+    // The paused path returns once the SIGKILLs are sent: the container's mounts (its rootfs)
+    // go when its init and controller have exited, which the caller's release relies on.
+    if (paused) {
+      await this.waitExited(name, dying);
+      await this.removeCgroups(cgroups);
+    }
+  }
+
+  /**
+   * The domain's own cgroup directories, as this process sees them: from the controller's
+   * /proc/<pid>/cgroup, only those named `lxc-<controller pid>-<name>.libvirt-lxc` (libvirt's
+   * name for this domain's machine cgroup), under the cgroup mounts of /proc/self/mountinfo.
+   */
+  private async domainCgroups(controller: string, name: string): Promise<string[]> {
+    const own = `lxc-${controller}-${name}.libvirt-lxc`;
+    const [membership, mountinfo] = await Promise.all([
+      this.files.readText(`/proc/${controller}/cgroup`).catch(() => ''),
+      this.files.readText('/proc/self/mountinfo').catch(() => ''),
+    ]);
+    let mounts: ReturnType<typeof parseMountinfo>;
+    try {
+      mounts = parseMountinfo(mountinfo).filter(
+        (m) => m.fstype === 'cgroup' || m.fstype === 'cgroup2',
+      );
+    } catch {
+      return [];
+    }
+    const dirs: string[] = [];
+    for (const line of membership.split('\n')) {
+      const match = /^(\d+):([^:]*):(\/.*)$/.exec(line);
+      if (!match) continue;
+      const [, id, controllers, path] = match as unknown as [string, string, string, string];
+      const segments = path.split('/').filter(Boolean);
+      if (segments.at(-1) !== own || segments.some((s) => s === '.' || s === '..')) continue;
+      const wanted = controllers.split(',').filter(Boolean);
+      const mount = mounts.find((m) =>
+        id === '0'
+          ? m.fstype === 'cgroup2'
+          : m.fstype === 'cgroup' && wanted.every((c) => m.superOptions.includes(c)),
+      );
+      if (!mount) continue;
+      // The mount shows the hierarchy from its root: the domain's path below that root.
+      const root = mount.root === '/' ? '' : mount.root;
+      if (root !== '' && !path.startsWith(`${root}/`)) continue;
+      dirs.push(`${mount.target}${path.slice(root.length)}`);
+    }
+    return dirs;
+  }
+
+  /**
+   * Removes the domain's cgroup directories libvirt could not: on the paused path libvirt
+   * thaws the killed processes and removes the cgroups at once, before the processes have
+   * left them, so its rmdir fails and the (then empty) directories stay behind, one set per
+   * destroy. rmdir removes only an empty cgroup; one that still holds a task stays.
+   */
+  private async removeCgroups(dirs: string[]): Promise<void> {
+    const present = (
+      await Promise.all(dirs.map(async (d) => ((await this.files.stat(d)) === null ? [] : [d])))
+    ).flat();
+    if (present.length === 0) return;
+    await this.runner
+      .run(commands.rmdir(present), { action: 'remove the domain cgroups', allowExitCodes: [1] })
+      .catch(() => undefined);
+  }
+
+  /** The start time (/proc/<pid>/stat field 22) of each live process, to know it again. */
+  private async processStarts(pids: number[]): Promise<{ pid: number; start: string }[]> {
+    const stats = await this.files
+      .readAttributes(pids.map((pid) => `/proc/${pid}/stat`))
+      .catch(() => pids.map(() => null));
+    return pids.flatMap((pid, i) => {
+      const start = startTimeOf(stats[i] ?? null);
+      return start === null ? [] : [{ pid, start }];
+    });
+  }
+
+  /** Waits (exitTimeoutMs) until each process has exited: gone, a zombie, or its pid reused. */
+  private async waitExited(
+    name: string,
+    processes: { pid: number; start: string }[],
+  ): Promise<void> {
+    const deadline = Date.now() + this.exitTimeoutMs;
+    let pending = processes;
+    for (
+      let delay = 1;
+      pending.length > 0 && Date.now() < deadline;
+      delay = Math.min(delay * 2, 50)
+    ) {
+      const stats = await this.files
+        .readAttributes(pending.map((p) => `/proc/${p.pid}/stat`))
+        .catch(() => pending.map(() => null));
+      pending = pending.filter((p, i) => {
+        const stat = stats[i] ?? null;
+        return startTimeOf(stat) === p.start && stateOf(stat) !== 'Z';
+      });
+      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    if (pending.length > 0) {
+      throw new DriverError(
+        'Timeout',
+        `Failed to destroy domain ${name}: processes ${pending.map((p) => p.pid).join(', ')} still run ${this.exitTimeoutMs} ms after libvirt killed them`,
+        { hint: 'Check them with ps; destroy again once they have exited.' },
+      );
     }
   }
 
@@ -260,6 +381,28 @@ export class VirshHypervisor implements Hypervisor {
     }
     return toMountEntry(root);
   }
+}
+
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parens). */
+function statFields(stat: string | null): string[] {
+  if (stat === null) return [];
+  const end = stat.lastIndexOf(')');
+  return end < 0
+    ? []
+    : stat
+        .slice(end + 2)
+        .trim()
+        .split(/\s+/);
+}
+
+/** A process's state letter (R, S, D, Z, ...), or null. */
+function stateOf(stat: string | null): string | null {
+  return statFields(stat)[0] ?? null;
+}
+
+/** A process's start time in clock ticks since boot (field 22), or null. */
+function startTimeOf(stat: string | null): string | null {
+  return statFields(stat)[19] ?? null;
 }
 
 /** A running domain's init, proven to be the domain's, and what its status file says. */

@@ -16,17 +16,34 @@ const STATUS = `<domstatus state='running' reason='booted' pid='500'>
   <domain type='lxc' id='1'><name>c1</name><uuid>${UUID}</uuid></domain>
 </domstatus>`;
 
-/** A host with one running domain c1 (controller 500, init 501) and what was done to it. */
-function fakeHost(proc: Record<string, string>, virshDestroy: Partial<CommandResult> = {}) {
+/**
+ * A host with one running domain c1 (controller 500, init 501) and what was done to it. Its
+ * libvirt kills both processes when it destroys the domain (they are gone afterwards) and, on
+ * the paused path, leaves the domain's cgroup directories behind, as libvirt 9.0 does.
+ */
+function fakeHost(
+  proc: Record<string, string>,
+  virshDestroy: Partial<CommandResult> = {},
+  options: { suspend?: Partial<CommandResult>; exitsAfterPolls?: number } = {},
+) {
   const calls: string[] = [];
   const files: Record<string, string> = { '/run/libvirt/lxc/c1.xml': STATUS, ...proc };
   const notFound = (path: string) => new DriverError('NotFound', `Failed to read ${path}`);
+  let polls = 0;
+  let killed = false;
   const system: SystemFiles = {
     readText: async (path) => {
       if (path in files) return files[path] as string;
       throw notFound(path);
     },
-    readAttributes: async (paths) => paths.map((path) => files[path] ?? null),
+    readAttributes: async (paths) =>
+      paths.map((path) => {
+        if (killed && /^\/proc\/50[01]\/stat$/.test(path)) {
+          polls++;
+          if (polls > 2 * (options.exitsAfterPolls ?? 0)) return null;
+        }
+        return files[path] ?? null;
+      }),
     readBytes: async (path) => {
       throw notFound(path);
     },
@@ -43,14 +60,22 @@ function fakeHost(proc: Record<string, string>, virshDestroy: Partial<CommandRes
     withTempFile: async (name, _content, use) => use(`/tmp/${name}`),
   };
   const runner: CommandRunner = {
-    run: async (argv: readonly string[], options?: RunOptions) => {
-      calls.push(argv.slice(3).join(' '));
-      const result = { stdout: '', stderr: '', exitCode: 0, ...virshDestroy };
-      if (result.exitCode !== 0) throw commandFailure(argv, result, options);
+    run: async (argv: readonly string[], options_?: RunOptions) => {
+      calls.push(argv[0] === 'virsh' ? argv.slice(3).join(' ') : argv.join(' '));
+      const verb = argv[3];
+      // `virshDestroy` answers virsh destroy, and dominfo (the tests of its failures).
+      const planned = verb === 'suspend' ? (options.suspend ?? {}) : virshDestroy;
+      const result = { stdout: '', stderr: '', exitCode: 0, ...planned };
+      // Whether it ran or found the domain already off, the processes are gone afterwards.
+      if (verb === 'destroy') killed = true;
+      if (result.exitCode !== 0) throw commandFailure(argv, result, options_);
+      if (verb === 'suspend') {
+        files['/run/libvirt/lxc/c1.xml'] = STATUS.replace('running', 'paused');
+      }
       return result;
     },
   };
-  return { calls, hypervisor: new VirshHypervisor(runner, system) };
+  return { calls, hypervisor: new VirshHypervisor(runner, system, { exitTimeoutMs: 300 }) };
 }
 
 const env = (...vars: string[]) => `${vars.join('\0')}\0`;
@@ -59,11 +84,85 @@ const provenInit = {
   '/proc/501/environ': env('PATH=/bin', `LIBVIRT_LXC_UUID=${UUID}`, 'LIBVIRT_LXC_NAME=c1'),
 };
 
+const stat = (pid: number, state: string) =>
+  `${pid} (sleep) ${state} 1 ${pid} ${pid} 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 777${pid} 1000 1 0`;
+const running = {
+  ...provenInit,
+  '/proc/500/stat': stat(500, 'S'),
+  '/proc/501/stat': stat(501, 'S'),
+};
+const CGROUP = 'lxc-500-c1.libvirt-lxc';
+const cgroups = {
+  '/proc/500/cgroup': [
+    `9:name=systemd:/machine/${CGROUP}`,
+    `6:freezer:/machine/${CGROUP}`,
+    '4:memory:/process_api/abc',
+    `3:cpuset:/machine/../${CGROUP}`,
+    `2:cpu,cpuacct:/machine/${CGROUP}`,
+    '0::/',
+  ].join('\n'),
+  '/proc/self/mountinfo': [
+    '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+    '34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset',
+    '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+    '37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer',
+    '40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd',
+    '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+  ].join('\n'),
+  // What libvirt left: the domain's directories in three hierarchies.
+  [`/sys/fs/cgroup/freezer/machine/${CGROUP}`]: '',
+  [`/sys/fs/cgroup/systemd/machine/${CGROUP}`]: '',
+  [`/sys/fs/cgroup/cpu,cpuacct/machine/${CGROUP}`]: '',
+};
+
 describe('virsh destroy', () => {
-  it('SIGKILLs the init proven to be the domain’s, then runs virsh destroy', async () => {
-    const { calls, hypervisor } = fakeHost(provenInit);
+  it("suspends a running domain whose init is proven, then destroys it (libvirt's path without a sleep)", async () => {
+    const { calls, hypervisor } = fakeHost(running);
     await hypervisor.destroy('c1');
-    expect(calls).toEqual(['kill SIGKILL 501', 'destroy c1']);
+    expect(calls).toEqual(['suspend c1', 'destroy c1']);
+  });
+
+  it('waits until the init and the controller have exited before it returns', async () => {
+    const { calls, hypervisor } = fakeHost(running, {}, { exitsAfterPolls: 3 });
+    await hypervisor.destroy('c1');
+    expect(calls).toEqual(['suspend c1', 'destroy c1']);
+    const { hypervisor: stuck } = fakeHost(running, {}, { exitsAfterPolls: 1e9 });
+    await expect(stuck.destroy('c1')).rejects.toMatchObject({
+      code: 'Timeout',
+      message: expect.stringMatching(
+        /processes 501, 500 still run 300 ms after libvirt killed them/,
+      ),
+    });
+  });
+
+  it("removes the domain's own cgroup directories libvirt left, and no other", async () => {
+    const { calls, hypervisor } = fakeHost({ ...running, ...cgroups });
+    await hypervisor.destroy('c1');
+    expect(calls).toEqual([
+      'suspend c1',
+      'destroy c1',
+      `rmdir -- /sys/fs/cgroup/systemd/machine/${CGROUP} /sys/fs/cgroup/freezer/machine/${CGROUP} /sys/fs/cgroup/cpu,cpuacct/machine/${CGROUP}`,
+    ]);
+  });
+
+  it('falls back to SIGKILL of the proven init when suspend fails (no freezer)', async () => {
+    const { calls, hypervisor } = fakeHost(
+      running,
+      {},
+      { suspend: { exitCode: 1, stderr: 'error: Failed to suspend domain c1\n' } },
+    );
+    await hypervisor.destroy('c1');
+    expect(calls).toEqual(['suspend c1', 'kill SIGKILL 501', 'destroy c1']);
+  });
+
+  it('destroys a paused domain at once', async () => {
+    const { calls, hypervisor } = fakeHost({
+      ...running,
+      '/run/libvirt/lxc/c1.xml': STATUS.replace('running', 'paused'),
+    });
+    await hypervisor.destroy('c1');
+    expect(calls).toEqual(['destroy c1']);
   });
 
   it.each([
@@ -75,7 +174,7 @@ describe('virsh destroy', () => {
     ['no LIBVIRT_LXC_NAME', { '/proc/501/environ': env(`LIBVIRT_LXC_UUID=${UUID}`) }],
     ['a pid that is gone', { '/proc/501/status': undefined, '/proc/501/environ': undefined }],
   ])('signals nothing for %s, leaving the power-off to virsh destroy', async (_what, change) => {
-    const proc: Record<string, string> = { ...provenInit };
+    const proc: Record<string, string> = { ...running };
     for (const [path, text] of Object.entries(change)) {
       if (text === undefined) delete proc[path];
       else proc[path] = text;
@@ -85,15 +184,19 @@ describe('virsh destroy', () => {
     expect(calls).toEqual(['destroy c1']);
   });
 
-  it('counts "domain is not running" after its own kill as the destroy done', async () => {
+  it('counts "domain is not running" after its own suspend or kill as the destroy done', async () => {
     const notRunning = {
       exitCode: 1,
       stderr:
         "error: Failed to destroy domain 'c1'\nerror: Requested operation is not valid: domain is not running\n",
     };
     expect(classifyBy(VIRSH_ERRORS)({ stdout: '', ...notRunning })).toBe('FailedPrecondition');
-    const { hypervisor } = fakeHost(provenInit, notRunning);
+    const { hypervisor } = fakeHost(running, notRunning);
     await expect(hypervisor.destroy('c1')).resolves.toBeUndefined();
+    const { hypervisor: killedFirst } = fakeHost(running, notRunning, {
+      suspend: { exitCode: 1, stderr: 'error: no freezer\n' },
+    });
+    await expect(killedFirst.destroy('c1')).resolves.toBeUndefined();
     const { hypervisor: stopped } = fakeHost({}, notRunning);
     await expect(stopped.destroy('c1')).rejects.toMatchObject({ code: 'FailedPrecondition' });
   });
