@@ -4,7 +4,7 @@
  * fixture builders), times the raw shell scripts as whole processes, and repeats the disk
  * figures with 64 other loop devices attached. Everything it makes is released at the end.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -30,11 +30,29 @@ const URI = 'lxc:///';
 const P1_OFFSET = 2048 * 512;
 const P1_SIZE = 61440 * 512;
 
-async function sh(script: string, args: string[] = []): Promise<string> {
-  const { stdout } = await run('bash', ['-c', script, 'bench', ...args], {
-    env: { ...process.env, LC_ALL: 'C' },
+/**
+ * Runs a raw shell script as a whole process and returns its stdout. stdin is /dev/null, not
+ * node's default socket: bash takes a socket on stdin for a remote shell daemon's and sources
+ * /etc/bash.bashrc and ~/.bashrc (Debian's SSH_SOURCE_BASHRC), which cost this machine's
+ * reference 80-100 ms per script whenever SHLVL was unset (a job started in the background).
+ * --norc --noprofile: the raw commands, and nothing of the user's shell set-up.
+ */
+function sh(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['--norc', '--noprofile', '-c', script, 'bench', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(stdout.trim());
+      else reject(new Error(`raw script failed (${code}): ${stderr.trim()}`));
+    });
   });
-  return stdout.trim();
 }
 
 /** The raw disk path: attach, mount, unmount, detach, in one shell process. */
@@ -107,11 +125,7 @@ async function diskFigures(
     const record = await handler.setup(request, () => {});
     await handler.release(record, () => {});
   };
-  const script = (text: string, args: string[]) => () =>
-    run('bash', ['-c', text, 'bench', ...args], {
-      // The caller's whole environment: bash with a bare one spent ~100 ms more per script.
-      env: { ...process.env, LC_ALL: 'C', MNT: mnt },
-    });
+  const script = (text: string, args: string[]) => () => sh(text, args, { MNT: mnt });
   const file = (path: string) => ({
     kind: 'volume' as const,
     connectionInfo: { driver_volume_type: 'file', data: { path } },
@@ -389,7 +403,6 @@ async function processFigures(
     instancesPath: harness.instancesPath,
     stateDir: await harness.makeDir('state-counts'),
   });
-  const instance = makeInstance({ image_ref: null });
   const bdi = {
     root_device_name: '/dev/vda',
     block_device_mapping: [
@@ -401,6 +414,13 @@ async function processFigures(
       },
     ],
   };
+  // One spawn and destroy first: a driver's first spawn asks virsh dominfo whether the domain
+  // exists (from then on libvirt's own files answer, once seen written); the counts below are
+  // the steady state of a long-lived process.
+  const first = makeInstance({ image_ref: null });
+  await driver.spawn({}, first, {}, [], null, null, null, bdi);
+  await driver.destroy({}, first, null, bdi);
+  const instance = makeInstance({ image_ref: null });
   figures.push(
     figure(
       'spawn, unpartitioned file volume',
