@@ -1,4 +1,6 @@
+import { waitUntil, type Attempt } from '../core/wait.js';
 import { DriverError, hasCode } from '../errors.js';
+import type { Clock } from '../ports/clock.js';
 import type { DomainInfo, Hypervisor } from '../ports/hypervisor.js';
 import type { MountEntry } from '../ports/mounts.js';
 import type { CommandRunner } from './command-runner.js';
@@ -12,6 +14,7 @@ import {
   parseListNames,
   parseLxcStatusInitPid,
 } from './parse-virsh.js';
+import { SystemClock } from './system-clock.js';
 import type { SystemFiles } from './system-files.js';
 import { VIRSH_ERRORS, classifyBy } from './tool-errors.js';
 
@@ -37,6 +40,8 @@ export interface VirshOptions {
   configDir?: string;
   /** How long destroy waits for the killed container's processes to exit; default 10 s. */
   exitTimeoutMs?: number;
+  /** The clock those waits run on; default the system's. */
+  clock?: Clock;
 }
 
 /** Hypervisor over `virsh -c URI`, reading container state from libvirt's files and /proc. */
@@ -45,6 +50,7 @@ export class VirshHypervisor implements Hypervisor {
   private readonly stateDir: string;
   private readonly configDir: string;
   private readonly exitTimeoutMs: number;
+  private readonly clock: Clock;
   /** Whether this libvirtd was seen to write a definition we made into configDir. */
   private configDirProven = false;
   /** Whether this libvirtd was seen to write the status of a domain we started into stateDir. */
@@ -59,6 +65,7 @@ export class VirshHypervisor implements Hypervisor {
     this.stateDir = options.stateDir ?? LXC_STATE_DIR;
     this.configDir = options.configDir ?? LXC_CONFIG_DIR;
     this.exitTimeoutMs = options.exitTimeoutMs ?? 10_000;
+    this.clock = options.clock ?? new SystemClock();
   }
 
   async define(xml: string): Promise<DomainInfo> {
@@ -93,7 +100,20 @@ export class VirshHypervisor implements Hypervisor {
     // libvirt saves the status file before start returns: while it says running and the init
     // it names is alive and provably this domain's, that is the info a dominfo process would
     // print (start needs a persistent definition). Anything less certain asks libvirt.
-    const init = await this.provenInit(name);
+    // Right after the start, the init may not have exec'd yet: its pid is still a copy of
+    // libvirt_lxc, without the LIBVIRT_LXC_* environment (seen in 2 of 15 starts here). It
+    // does within a few ms; waiting that long costs less than the dominfo process (~14 ms).
+    const settled = await waitUntil(
+      this.clock,
+      { timeoutMs: 20, intervalMs: 1 },
+      async (): Promise<Attempt<ProvenInit>> => {
+        const proven = await this.provenInit(name);
+        return proven === null
+          ? { done: false, why: 'init not proven' }
+          : { done: true, value: proven };
+      },
+    );
+    const init = settled.ok ? settled.value : null;
     if (init !== null && init.state === 'running') {
       // The status file named the init of the domain we started: libvirt keeps them here.
       this.stateDirProven = true;
@@ -215,26 +235,27 @@ export class VirshHypervisor implements Hypervisor {
     name: string,
     processes: { pid: number; start: string }[],
   ): Promise<void> {
-    const deadline = Date.now() + this.exitTimeoutMs;
     let pending = processes;
-    for (
-      let delay = 1;
-      pending.length > 0 && Date.now() < deadline;
-      delay = Math.min(delay * 2, 50)
-    ) {
-      const stats = await this.files
-        .readAttributes(pending.map((p) => `/proc/${p.pid}/stat`))
-        .catch(() => pending.map(() => null));
-      pending = pending.filter((p, i) => {
-        const stat = stats[i] ?? null;
-        return startTimeOf(stat) === p.start && stateOf(stat) !== 'Z';
-      });
-      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-    if (pending.length > 0) {
+    const exited = await waitUntil(
+      this.clock,
+      { timeoutMs: this.exitTimeoutMs, intervalMs: 2 },
+      async (): Promise<Attempt<undefined>> => {
+        const stats = await this.files
+          .readAttributes(pending.map((p) => `/proc/${p.pid}/stat`))
+          .catch(() => pending.map(() => null));
+        pending = pending.filter((p, i) => {
+          const stat = stats[i] ?? null;
+          return startTimeOf(stat) === p.start && stateOf(stat) !== 'Z';
+        });
+        return pending.length === 0
+          ? { done: true, value: undefined }
+          : { done: false, why: `processes ${pending.map((p) => p.pid).join(', ')} still run` };
+      },
+    );
+    if (!exited.ok) {
       throw new DriverError(
         'Timeout',
-        `Failed to destroy domain ${name}: processes ${pending.map((p) => p.pid).join(', ')} still run ${this.exitTimeoutMs} ms after libvirt killed them`,
+        `Failed to destroy domain ${name}: ${exited.why} ${this.exitTimeoutMs} ms after libvirt killed them`,
         { hint: 'Check them with ps; destroy again once they have exited.' },
       );
     }

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CommandHelper } from '../../driver/adapters/command-helper.js';
+import { CommandHelper, sharedCommandHelper } from '../../driver/adapters/command-helper.js';
+import { createRealHost } from '../../driver/adapters/real-host.js';
 
 // python3 is on every Nova compute node (nova-compute is Python); elsewhere the helper falls
 // back to starting commands directly, and these tests of the helper itself skip, saying why.
@@ -130,6 +131,17 @@ withPython('the command helper (python3)', () => {
     expect(helper.pid).toBeDefined();
     expect(helper.pid).not.toBe(first);
     expect(helper.fallbackReason).toBeUndefined();
+  });
+
+  it('is what createRealHost starts commands from when asked (commandHelper), and only then', async () => {
+    const direct = createRealHost({ imagesDir: scratch() });
+    // Any command will do: virsh answers or is missing; either way it ran from somewhere.
+    await direct.hypervisor.list().catch(() => undefined);
+    expect(sharedCommandHelper().pid).toBeUndefined();
+    const helped = createRealHost({ imagesDir: scratch(), commandHelper: true });
+    await helped.hypervisor.list().catch(() => undefined);
+    expect(sharedCommandHelper().pid).toBeDefined();
+    sharedCommandHelper().close();
   });
 
   it('lets its process exit when idle, and ends with it', () => {

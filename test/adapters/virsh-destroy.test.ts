@@ -75,7 +75,7 @@ function fakeHost(
       return result;
     },
   };
-  return { calls, hypervisor: new VirshHypervisor(runner, system, { exitTimeoutMs: 300 }) };
+  return { calls, files, hypervisor: new VirshHypervisor(runner, system, { exitTimeoutMs: 300 }) };
 }
 
 const env = (...vars: string[]) => `${vars.join('\0')}\0`;
@@ -232,6 +232,17 @@ describe('virsh start', () => {
       state: 'running',
       persistent: true,
     });
+    expect(calls).toEqual(['start c1']);
+  });
+
+  it("waits the few ms an init takes to exec (its pid is libvirt_lxc's copy until then)", async () => {
+    const { calls, files, hypervisor } = fakeHost({
+      ...provenInit,
+      '/proc/501/status': 'Name:\tlibvirt_lxc\nPid:\t501\nPPid:\t500\n',
+      '/proc/501/environ': env('PATH=/bin', 'LIBVIRT_LOG_OUTPUTS=x'),
+    });
+    setTimeout(() => Object.assign(files, provenInit), 5);
+    await expect(hypervisor.start('c1')).resolves.toMatchObject({ state: 'running' });
     expect(calls).toEqual(['start c1']);
   });
 
