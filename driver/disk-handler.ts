@@ -396,11 +396,15 @@ export class LxcDiskHandler {
     const current = await this.host.blockDevices.loopDevice(device.device);
     if (!current) return;
     if (!(await this.isOurLoop(device, current))) return;
+    // The first attempt goes by what was just read; every later one reads the device again.
+    let fresh: LoopDevice | null | undefined = current;
     const result = await waitUntil(
       this.host.clock,
       { timeoutMs: this.timing.releaseTimeoutMs, intervalMs: 100 },
       async () => {
-        const now = await this.host.blockDevices.loopDevice(device.device);
+        const now =
+          fresh === undefined ? await this.host.blockDevices.loopDevice(device.device) : fresh;
+        fresh = undefined;
         if (!now || !isSameLoop(device, now)) return { done: true, value: undefined };
         if (now.autoclear) {
           return { done: false, why: 'the kernel deferred the detach (autoclear)' };

@@ -28,6 +28,22 @@ describe('NodeSystemFiles.readAttributes', () => {
     expect(texts).toEqual(['/var/lib/x.img\n', null, null, '1\n']);
   });
 
+  it('reads a file larger than one read whole (a long mountinfo), and an empty one', async () => {
+    const long = Array.from(
+      { length: 4000 },
+      (_, i) => `${i} 27 0:${i} / /mnt/m${i} rw - ext4 /dev/x rw`,
+    ).join('\n');
+    await writeFile(join(dir, 'long'), long);
+    await writeFile(join(dir, 'empty'), '');
+    expect(long.length).toBeGreaterThan(128 * 1024);
+    const [text, empty] = await new NodeSystemFiles().readAttributes([
+      join(dir, 'long'),
+      join(dir, 'empty'),
+    ]);
+    expect(text).toBe(long);
+    expect(empty).toBe('');
+  });
+
   it('rejects a failure other than absence, naming the path (never read as "not there")', async () => {
     await mkdir(join(dir, 'sub'));
     await expect(new NodeSystemFiles().readAttributes([join(dir, 'sub')])).rejects.toMatchObject({

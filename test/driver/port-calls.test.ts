@@ -50,7 +50,11 @@ describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND
     // cluster is one 64 KiB read (it was 7 reads, each an open, a read and a close).
     const spawn = await calls(() => driver.spawn({}, instance, {}, [], null, null, null, bdi));
     expect(count(spawn, 'blockDevices.read')).toBe(3);
-    await driver.destroy({}, instance, null, bdi);
+    // Each loop device (the partition's, the volume's) is read once before its detach: the
+    // proof that it is ours is also the first attempt's state.
+    const destroy = await calls(() => driver.destroy({}, instance, null, bdi));
+    expect(count(destroy, 'blockDevices.loopDevice')).toBe(2);
+    expect(count(destroy, 'blockDevices.detachLoop')).toBe(2);
   });
 
   it('a power off without a timeout asks the domain info once', async () => {
