@@ -66,14 +66,22 @@ export interface SystemFiles {
 /** One buffer for every attribute read (they are synchronous, so never two at once). */
 const ATTRIBUTE_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-/** A kernel-made file read whole: open, read until EOF, close. */
+/**
+ * A kernel-made file read whole: open, read until EOF, close. A sysfs attribute is made whole
+ * (at most a page) and handed over by one read, so under /sys/ a read shorter than the buffer
+ * is all of it; a /proc file may come in pieces, so it is read until EOF.
+ */
 function readAttribute(path: string): string {
   const fd = openSync(path, 'r');
   try {
+    const whole = path.startsWith('/sys/');
     const chunks: Buffer[] = [];
     for (;;) {
       const n = readSync(fd, ATTRIBUTE_BUFFER, 0, ATTRIBUTE_BUFFER.length, null);
       if (n === 0) break;
+      if (whole && n < ATTRIBUTE_BUFFER.length && chunks.length === 0) {
+        return ATTRIBUTE_BUFFER.toString('utf8', 0, n);
+      }
       chunks.push(Buffer.from(ATTRIBUTE_BUFFER.subarray(0, n)));
     }
     return chunks.length === 1
