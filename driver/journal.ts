@@ -192,6 +192,20 @@ export class InstanceJournalWriter {
     if (changes) await this.save();
   }
 
+  /**
+   * Removes the items `match` selects in memory only; written with the journal's next write.
+   * For entries whose staleness is harmless because what they name is proven again before
+   * anything is released (a mount: reclaim unmounts only what is mounted at the instance's
+   * own mount point): a crash before the next write leaves the entry, as a crash between the
+   * release and its drop always could.
+   */
+  dropLater(match: (item: JournalItem) => boolean): void {
+    const kept = this.record.items.filter((item) => !match(item));
+    if (kept.length === this.record.items.length) return;
+    this.record.items = kept;
+    if (this.before) this.before.changed = true;
+  }
+
   /** Removes the items `match` selects (undone, or never made); writes only on a change. */
   async drop(match: (item: JournalItem) => boolean): Promise<void> {
     const kept = this.record.items.filter((item) => !match(item));
@@ -331,7 +345,8 @@ export function journalledHost(
           const last = [...journal.current.items]
             .reverse()
             .find((i) => i.target.kind === 'mount' && i.target.target === target);
-          if (last) await after('an unmount', () => journal.drop((item) => item.id === last.id));
+          // Written with the next write (the next release, or the finish): see dropLater.
+          if (last) journal.dropLater((item) => item.id === last.id);
         };
         try {
           await mounts.unmount(target);

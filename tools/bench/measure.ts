@@ -75,6 +75,9 @@ export interface Plan {
 }
 
 async function sample(side: Side, repeat: number): Promise<number> {
+  // Each sample starts from a collected heap (npm run bench runs node --expose-gc), so no
+  // sample pays for the garbage of the one before it, whichever side made it.
+  globalThis.gc?.();
   let total = 0;
   for (let i = 0; i < repeat; i++) {
     const start = performance.now();

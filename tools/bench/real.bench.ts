@@ -272,7 +272,7 @@ async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Pro
   const spawns = { a: [] as number[], b: [] as number[] };
   const destroys = { a: [] as number[], b: [] as number[] };
   ctx.progress('spawn and destroy');
-  const rounds = ctx.runs(5);
+  const rounds = ctx.runs(9);
   for (let i = -1; i < rounds; i++) {
     const driverPair = async () => {
       const s = await driverSpawn();
