@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import {
   commandOutcome,
   ProcessCommandRunner,
@@ -14,7 +15,7 @@ import {
  * here, `/bin/true` took 1.3 ms from a fresh 57 MB node, 2.0 ms from the 92 MB bench process,
  * 2.3 ms from a 150 MB one, against 0.78 ms from bash and 0.9 ms through this helper (Python's
  * subprocess uses vfork). A service or a scenario suite runs hundreds of commands, so it hands
- * them to the helper; a one-shot CLI command does not (python3 costs ~70 ms to start here).
+ * them to the helper; a one-shot CLI command does not (python3 costs ~10 ms to start here).
  *
  * Protocol: one JSON object per line each way, on the helper's own stdin and stdout (nobody else
  * can write to it). Requests: `{id, argv, input?, env?, cwd?}` (env and cwd only when they
@@ -144,8 +145,17 @@ interface Waiting {
 
 /** How the helper process is started (tests point it at a broken interpreter). */
 export interface CommandHelperOptions {
-  /** The interpreter; default `python3` (from PATH, as every other tool). */
+  /** The interpreter; default helperPython(). */
   python?: string;
+}
+
+/**
+ * The interpreter the helper runs on: Debian's /usr/bin/python3 where it exists (the one
+ * python3-nova uses; it starts in ~10 ms here, where a pyenv shim first on root's PATH took
+ * ~70 ms), else `python3` from PATH.
+ */
+export function helperPython(): string {
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
 
 /**
@@ -166,7 +176,11 @@ export class CommandHelper {
   private lastCwd = '';
   private readonly direct = new ProcessCommandRunner();
 
-  constructor(private readonly options: CommandHelperOptions = {}) {}
+  private readonly python: string;
+
+  constructor(options: CommandHelperOptions = {}) {
+    this.python = options.python ?? helperPython();
+  }
 
   /** Why the helper is not used (commands then run directly), or undefined while it is. */
   get fallbackReason(): string | undefined {
@@ -219,14 +233,10 @@ export class CommandHelper {
 
   private ensureStarted(): void {
     if (this.child) return;
-    const child = spawn(
-      this.options.python ?? 'python3',
-      ['-I', '-S', '-c', HELPER_SCRIPT, 'nova-lxc-command-helper'],
-      {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: { ...process.env, LC_ALL: 'C' },
-      },
-    );
+    const child = spawn(this.python, ['-I', '-S', '-c', HELPER_SCRIPT, 'nova-lxc-command-helper'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
     this.child = child;
     this.ready = false;
     this.buffered = '';
@@ -239,7 +249,7 @@ export class CommandHelper {
       this.stderrTail = (this.stderrTail + chunk).slice(-2000);
     });
     child.on('error', (error) =>
-      this.ended(child, `could not start ${this.options.python ?? 'python3'}: ${error.message}`),
+      this.ended(child, `could not start ${this.python}: ${error.message}`),
     );
     child.on('close', (code, signal) =>
       this.ended(child, `exited with ${code === null ? `signal ${signal}` : `code ${code}`}`),

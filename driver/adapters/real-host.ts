@@ -24,7 +24,7 @@ export interface RealHostOptions {
    * Start commands from the command helper (a small python3 process, see command-helper.ts)
    * instead of forking this process for each: for long-lived processes (the service, a
    * scenario suite), where it saves 0.5-1.5 ms per command; a one-shot CLI command would pay
-   * more for python3's start (~70 ms) than it saves. Ignored when `runner` is given.
+   * more for python3's start (~10 ms) than it saves. Ignored when `runner` is given.
    */
   commandHelper?: boolean;
   /** Reads /proc, /sys and devices; default node:fs. */

@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CommandHelper, sharedCommandHelper } from '../../driver/adapters/command-helper.js';
+import {
+  CommandHelper,
+  helperPython,
+  sharedCommandHelper,
+} from '../../driver/adapters/command-helper.js';
 import { createRealHost } from '../../driver/adapters/real-host.js';
 
 // python3 is on every Nova compute node (nova-compute is Python); elsewhere the helper falls
@@ -12,7 +16,7 @@ import { createRealHost } from '../../driver/adapters/real-host.js';
 // NOVA_LXC_REQUIRE_HOST_TOOLS=1 (set by .ci/run) turns a missing python3 into a failure.
 const PYTHON = (() => {
   try {
-    execFileSync('python3', ['-c', ''], { stdio: 'ignore' });
+    execFileSync(helperPython(), ['-c', ''], { stdio: 'ignore' });
     return true;
   } catch {
     return process.env['NOVA_LXC_REQUIRE_HOST_TOOLS'] === '1';

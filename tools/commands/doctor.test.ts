@@ -30,7 +30,8 @@ function probes(fake: Fake = {}): DoctorProbes {
     readText: async () => fake.mountinfo ?? UNIFIED,
     mode: async (path) => fake.modes?.[path] ?? null,
     run: async (argv) => {
-      const key = argv[0] === 'virsh' ? 'virsh' : (argv[0] ?? '');
+      // By command name: the helper's interpreter is /usr/bin/python3 where it exists.
+      const key = argv[0] === 'virsh' ? 'virsh' : (argv[0] ?? '').split('/').at(-1)!;
       if ((fake.failing ?? []).includes(key)) return { ok: false, output: `${key}: not found` };
       if (argv[0] === 'losetup' && argv[1] === '--find')
         return { ok: true, output: '/dev/loop0\n' };
@@ -54,6 +55,7 @@ describe('runDoctor', () => {
       'sfdisk',
       'qemu-img',
       'qemu-nbd',
+      'command helper',
       'nbd module',
     ]);
     expect(report.lines.at(-1)).toBe('The real backend can run on this host.');
@@ -91,6 +93,7 @@ describe('runDoctor', () => {
     ['no qemu-img', { failing: ['qemu-img'] }, 'qemu-img', 'qemu-utils'],
     ['no qemu-nbd', { failing: ['qemu-nbd'] }, 'qemu-nbd', 'qemu-utils'],
     ['no sfdisk', { failing: ['sfdisk'] }, 'sfdisk', 'fdisk'],
+    ['no python3 (the command helper)', { failing: ['python3'] }, 'command helper', 'python3'],
     ['hybrid cgroups', { mountinfo: HYBRID }, 'cgroup layout', 'prepare-real-host'],
   ])('only warns when %s', async (_what, fake: Fake, check, fix) => {
     const report = await runDoctor(probes(fake));

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { helperPython } from '../../driver/adapters/command-helper.js';
 import { ProcessCommandRunner } from '../../driver/adapters/command-runner.js';
 import { DEFAULT_LXC_URI, virshPing } from '../../driver/adapters/commands.js';
 import { parseMountinfo } from '../../driver/adapters/parse-mountinfo.js';
@@ -38,6 +39,10 @@ export interface DoctorReport {
 }
 
 const PREPARE = 'run tools/prepare-real-host.sh';
+
+/** What the command helper imports, and the interpreter's version for the report line. */
+const HELPER_PROBE =
+  'import errno, json, os, signal, subprocess, sys, threading; print("python3", sys.version.split()[0])';
 
 function firstLine(text: string): string {
   return (
@@ -145,6 +150,16 @@ export async function runDoctor(
       'qemu-utils',
       'warn',
       '; qcow2 cannot be served',
+    ),
+  );
+  checks.push(
+    await toolCheck(
+      probes,
+      'command helper',
+      [helperPython(), '-I', '-S', '-c', HELPER_PROBE],
+      'python3-minimal',
+      'warn',
+      '; nova-lxc serve starts each command by forking itself (0.5-1.5 ms more a command)',
     ),
   );
   checks.push(
