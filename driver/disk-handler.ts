@@ -33,11 +33,8 @@ const WINDOWS_KEPT = 8;
 export function windowedReader(
   read: (offset: number, length: number) => Promise<Uint8Array>,
   size: number,
-  /** The first window, when its read was started already (before the size was known). */
-  head?: Promise<Uint8Array>,
 ): (offset: number, length: number) => Promise<Uint8Array> {
   const windows = new Map<number, Promise<Uint8Array>>();
-  if (head) windows.set(0, head);
   return async (offset, length) => {
     const start = Math.floor(offset / WINDOW_BYTES) * WINDOW_BYTES;
     if (offset + length > start + WINDOW_BYTES || offset >= size) return read(offset, length);
@@ -319,10 +316,8 @@ export class LxcDiskHandler {
   }
 
   private async choose(base: string, request: RootfsRequest): Promise<RootChoice> {
-    // Every choice reads the first window: it is read while the geometry is asked (a short
-    // read on a device under 64 KiB, as the port answers at the end of a device).
-    const head = this.host.blockDevices.read(base, 0, WINDOW_BYTES);
-    head.catch(() => undefined); // A failure is the geometry's or the first read's to report.
+    // One port call at a time: traces (compared across backends) list calls as they end, so
+    // the first window is not read while the geometry is asked.
     const geometry = await this.host.blockDevices.geometry(base);
     const reader = {
       size: geometry.size,
@@ -330,7 +325,6 @@ export class LxcDiskHandler {
       read: windowedReader(
         (offset, length) => this.host.blockDevices.read(base, offset, length),
         geometry.size,
-        head,
       ),
     };
     try {

@@ -48,14 +48,6 @@ describe('the root choice reads a device in 64 KiB windows', () => {
     expect(dev.reads.at(-1)).toEqual([64 * K, size - 64 * K]);
   });
 
-  it('answers from a first window whose read was started before the size was known', async () => {
-    const dev = device(1024 * K);
-    const head = dev.read(0, 64 * K);
-    const read = windowedReader(dev.read, 1024 * K, head);
-    expect(await read(512, 92)).toEqual(expected(512, 92));
-    expect(dev.reads).toEqual([[0, 64 * K]]);
-  });
-
   it('does not keep a failed read, and keeps at most 8 windows', async () => {
     const dev = device(4096 * K);
     const read = windowedReader(dev.read, 4096 * K);
