@@ -72,7 +72,7 @@ function fakeHost(options: { uri?: string; configDir?: string; stateDir?: string
     },
   };
   const hypervisor = new VirshHypervisor(runner, system, options.uri ? { uri: options.uri } : {});
-  return { calls, hypervisor };
+  return { calls, files, hypervisor };
 }
 
 const virshCalls = (calls: string[]) => calls.filter((c) => !c.startsWith('stat '));
@@ -117,10 +117,29 @@ describe('virsh info of a domain libvirt does not know', () => {
     expect(virshCalls(calls)).toContain('dominfo web');
   });
 
-  it('asks virsh for a name whose definition or status file exists', async () => {
-    const { calls, hypervisor } = fakeHost();
+  it('answers a running domain from its status file and proven init, persistent by its definition', async () => {
+    const { calls, files, hypervisor } = fakeHost();
     await defineAndStart(hypervisor);
     calls.length = 0;
+    await expect(hypervisor.info('c1')).resolves.toEqual({
+      name: 'c1',
+      uuid: UUID,
+      state: 'running',
+      persistent: true,
+    });
+    // Undefined while it runs: transient.
+    delete files['/etc/libvirt/lxc/c1.xml'];
+    await expect(hypervisor.info('c1')).resolves.toMatchObject({ persistent: false });
+    files['/run/libvirt/lxc/c1.xml'] = STATUS.replace("state='running'", "state='paused'");
+    await expect(hypervisor.info('c1')).resolves.toMatchObject({ state: 'paused' });
+    expect(virshCalls(calls)).toEqual([]);
+  });
+
+  it('asks virsh for a name whose files exist but whose init is not proven', async () => {
+    const { calls, files, hypervisor } = fakeHost();
+    await defineAndStart(hypervisor);
+    calls.length = 0;
+    files['/proc/501/environ'] = `LIBVIRT_LXC_UUID=another\0LIBVIRT_LXC_NAME=c1\0`;
     await expect(hypervisor.info('c1')).resolves.toMatchObject({ name: 'c1', uuid: UUID });
     expect(virshCalls(calls)).toEqual(['dominfo c1']);
   });
