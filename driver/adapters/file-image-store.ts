@@ -86,10 +86,9 @@ export class FileImageStore implements ImageStore {
         { hint: `Replace it with the image file itself, inside ${this.dir}.` },
       );
     }
-    const [real, realDir] = await Promise.all([
-      this.files.realpath(path),
-      this.files.realpath(this.dir),
-    ]);
+    // One after the other: the recorded transcripts replay the calls in the order they end.
+    const real = await this.files.realpath(path);
+    const realDir = await this.files.realpath(this.dir);
     if (dirname(real) !== realDir) {
       throw new DriverError(
         'InvalidInput',

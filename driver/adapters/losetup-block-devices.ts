@@ -32,12 +32,23 @@ const LOOP_ATTRIBUTES = [
   ['sectorSize', 'queue/logical_block_size'],
 ] as const;
 
+/**
+ * The pauses between the checks of a deferred detach, doubling from 2 ms, about 1 s in all.
+ * The kernel runs an autoclear detach from a workqueue once the last holder closes: a
+ * partition's loop device lets go of the volume's a few ms after its own detach, and with 8
+ * destroys at once on 2 cores that took longer than the 40 ms this used to allow.
+ */
+export const DETACH_PAUSES_MS: readonly number[] = [2, 4, 8, 16, 32, 64, 128, 256, 490];
+
 /** Tuning of the losetup adapter. */
 export interface LosetupOptions {
   /** Attempts when losetup loses the race for the free device it found (EBUSY); default 4. */
   attachAttempts?: number;
-  /** Checks of /sys after a detach before calling it deferred (Busy); default 3, 20 ms apart. */
-  detachChecks?: number;
+  /**
+   * The pauses between the checks of a detach the kernel deferred (autoclear) before it is
+   * called Busy; default DETACH_PAUSES_MS (about 1 s in all).
+   */
+  detachPausesMs?: readonly number[];
 }
 
 /**
@@ -46,7 +57,7 @@ export interface LosetupOptions {
  */
 export class LosetupBlockDevices implements BlockDevices {
   private readonly attachAttempts: number;
-  private readonly detachChecks: number;
+  private readonly detachPausesMs: readonly number[];
 
   constructor(
     private readonly runner: CommandRunner,
@@ -55,7 +66,7 @@ export class LosetupBlockDevices implements BlockDevices {
     options: LosetupOptions = {},
   ) {
     this.attachAttempts = options.attachAttempts ?? 4;
-    this.detachChecks = options.detachChecks ?? 3;
+    this.detachPausesMs = options.detachPausesMs ?? DETACH_PAUSES_MS;
   }
 
   async attachLoop(path: string, options: LoopAttachOptions = {}): Promise<LoopDevice> {
@@ -88,11 +99,13 @@ export class LosetupBlockDevices implements BlockDevices {
     // losetup exits 0 when the kernel only deferred the detach (device still open or
     // mounted): the device then stays bound with autoclear set, so ask the kernel itself. A
     // device bound again without autoclear is someone else's new attachment, not ours.
-    for (let check = 1; ; check++) {
+    // A fixed number of checks (not a deadline), so a recorded transcript replays the same.
+    for (let check = 0; ; check++) {
       const now = await this.loopDevice(device);
       if (now === null || !now.autoclear) return;
-      if (check >= this.detachChecks) break;
-      await this.clock.sleep(20);
+      const pause = this.detachPausesMs[check];
+      if (pause === undefined) break;
+      await this.clock.sleep(pause);
     }
     throw new DriverError('Busy', `Failed to detach loop device: ${device} is still in use`, {
       hint: 'It is mounted or open somewhere; the kernel frees it (autoclear) on last close.',

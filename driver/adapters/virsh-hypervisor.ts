@@ -80,10 +80,9 @@ export class VirshHypervisor implements Hypervisor {
     // is inactive: the info a dominfo process would print, without the process. Anything less
     // certain (no uuid in the XML, a domain that is running) asks libvirt.
     const uuid = canonicalUuid(domainUuidOf(xml));
-    const [status, config] = await Promise.all([
-      this.files.stat(this.statusPath(name)),
-      FILE_SAFE_NAME.test(name) ? this.files.stat(this.configPath(name)) : null,
-    ]);
+    // One call at a time here and below: recorded transcripts replay calls in the order they end.
+    const status = await this.files.stat(this.statusPath(name));
+    const config = FILE_SAFE_NAME.test(name) ? await this.files.stat(this.configPath(name)) : null;
     // libvirt saved the definition before define returned: this is where it keeps them.
     if (config?.kind === 'file') this.configDirProven = true;
     if (uuid !== null && status === null) {
@@ -169,10 +168,8 @@ export class VirshHypervisor implements Hypervisor {
    */
   private async domainCgroups(controller: string, name: string): Promise<string[]> {
     const own = `lxc-${controller}-${name}.libvirt-lxc`;
-    const [membership, mountinfo] = await Promise.all([
-      this.files.readText(`/proc/${controller}/cgroup`).catch(() => ''),
-      this.files.readText('/proc/self/mountinfo').catch(() => ''),
-    ]);
+    const membership = await this.files.readText(`/proc/${controller}/cgroup`).catch(() => '');
+    const mountinfo = await this.files.readText('/proc/self/mountinfo').catch(() => '');
     let mounts: ReturnType<typeof parseMountinfo>;
     try {
       mounts = parseMountinfo(mountinfo).filter(
@@ -210,9 +207,8 @@ export class VirshHypervisor implements Hypervisor {
    * destroy. rmdir removes only an empty cgroup; one that still holds a task stays.
    */
   private async removeCgroups(dirs: string[]): Promise<void> {
-    const present = (
-      await Promise.all(dirs.map(async (d) => ((await this.files.stat(d)) === null ? [] : [d])))
-    ).flat();
+    const present: string[] = [];
+    for (const dir of dirs) if ((await this.files.stat(dir)) !== null) present.push(dir);
     if (present.length === 0) return;
     await this.runner
       .run(commands.rmdir(present), { action: 'remove the domain cgroups', allowExitCodes: [1] })
@@ -272,10 +268,8 @@ export class VirshHypervisor implements Hypervisor {
   private async absentByFiles(name: string): Promise<boolean> {
     if (!this.configDirProven || !this.stateDirProven) return false;
     if (!LOCAL_URIS.has(this.uri) || !FILE_SAFE_NAME.test(name)) return false;
-    const [config, status] = await Promise.all([
-      this.files.stat(this.configPath(name)),
-      this.files.stat(this.statusPath(name)),
-    ]);
+    const config = await this.files.stat(this.configPath(name));
+    const status = await this.files.stat(this.statusPath(name));
     return config === null && status === null;
   }
 
