@@ -197,21 +197,19 @@ export class InstanceJournalWriter {
    * For entries whose staleness is harmless because what they name is proven again before
    * anything is released (a mount: reclaim unmounts only what is mounted at the instance's
    * own mount point): a crash before the next write leaves the entry, as a crash between the
-   * release and its drop always could.
+   * release and its drop always could. Returns whether anything was removed.
    */
-  dropLater(match: (item: JournalItem) => boolean): void {
+  dropLater(match: (item: JournalItem) => boolean): boolean {
     const kept = this.record.items.filter((item) => !match(item));
-    if (kept.length === this.record.items.length) return;
+    if (kept.length === this.record.items.length) return false;
     this.record.items = kept;
     if (this.before) this.before.changed = true;
+    return true;
   }
 
   /** Removes the items `match` selects (undone, or never made); writes only on a change. */
   async drop(match: (item: JournalItem) => boolean): Promise<void> {
-    const kept = this.record.items.filter((item) => !match(item));
-    if (kept.length === this.record.items.length) return;
-    this.record.items = kept;
-    await this.save();
+    if (this.dropLater(match)) await this.save();
   }
 
   private async save(): Promise<void> {

@@ -8,6 +8,9 @@ import {
   type RunOptions,
 } from './command-runner.js';
 
+/** The modules the helper imports (`nova-lxc doctor` imports the same to check python3). */
+export const HELPER_IMPORTS = 'import errno, json, os, signal, subprocess, sys, threading';
+
 /**
  * The command helper: a small long-lived python3 process that starts commands for us.
  *
@@ -25,7 +28,7 @@ import {
  * never hit a recycled pid.
  */
 export const HELPER_SCRIPT = String.raw`
-import errno, json, os, signal, subprocess, sys, threading
+${HELPER_IMPORTS}
 
 def main():
     lock = threading.Lock()
@@ -286,10 +289,11 @@ export class CommandHelper {
   private send(entry: Waiting): void {
     const request: Record<string, unknown> = { id: entry.id, argv: entry.argv };
     if (entry.options.input !== undefined) request['input'] = entry.options.input;
-    const env = JSON.stringify({ ...process.env, LC_ALL: 'C' });
-    if (env !== this.lastEnv) {
-      request['env'] = JSON.parse(env);
-      this.lastEnv = env;
+    const env = { ...process.env, LC_ALL: 'C' };
+    const envText = JSON.stringify(env);
+    if (envText !== this.lastEnv) {
+      request['env'] = env;
+      this.lastEnv = envText;
     }
     const cwd = process.cwd();
     if (cwd !== this.lastCwd) {

@@ -10,6 +10,7 @@ import {
   type ProcessIdentity,
   type ProcessTable,
 } from '../core/state-holders.js';
+import { procStartTimeOf } from './proc-stat.js';
 import { fsError } from './system-files.js';
 
 /** Suffix of a record; temp files end in `.tmp-<random>` and are never listed. */
@@ -152,9 +153,7 @@ export class ProcProcessTable implements ProcessTable {
       if (code === 'ENOENT' || code === 'ESRCH') return null;
       throw fsError('read a process status', path, error);
     }
-    // The command name (field 2) is in parentheses and may hold spaces or ')'.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return fields[22 - 3] ?? null;
+    return procStartTimeOf(text);
   }
 }
 

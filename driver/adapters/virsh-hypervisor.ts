@@ -14,6 +14,7 @@ import {
   parseListNames,
   parseLxcStatusInitPid,
 } from './parse-virsh.js';
+import { procStartTimeOf, procStateOf } from './proc-stat.js';
 import { SystemClock } from './system-clock.js';
 import type { SystemFiles } from './system-files.js';
 import { VIRSH_ERRORS, classifyBy } from './tool-errors.js';
@@ -221,7 +222,7 @@ export class VirshHypervisor implements Hypervisor {
       .readAttributes(pids.map((pid) => `/proc/${pid}/stat`))
       .catch(() => pids.map(() => null));
     return pids.flatMap((pid, i) => {
-      const start = startTimeOf(stats[i] ?? null);
+      const start = procStartTimeOf(stats[i] ?? null);
       return start === null ? [] : [{ pid, start }];
     });
   }
@@ -241,7 +242,7 @@ export class VirshHypervisor implements Hypervisor {
           .catch(() => pending.map(() => null));
         pending = pending.filter((p, i) => {
           const stat = stats[i] ?? null;
-          return startTimeOf(stat) === p.start && stateOf(stat) !== 'Z';
+          return procStartTimeOf(stat) === p.start && procStateOf(stat) !== 'Z';
         });
         return pending.length === 0
           ? { done: true, value: undefined }
@@ -266,8 +267,7 @@ export class VirshHypervisor implements Hypervisor {
    * and only for plain file names; otherwise virsh is asked.
    */
   private async absentByFiles(name: string): Promise<boolean> {
-    if (!this.configDirProven || !this.stateDirProven) return false;
-    if (!LOCAL_URIS.has(this.uri) || !FILE_SAFE_NAME.test(name)) return false;
+    if (!this.filesSpeakFor(name)) return false;
     const config = await this.files.stat(this.configPath(name));
     const status = await this.files.stat(this.statusPath(name));
     return config === null && status === null;
@@ -281,12 +281,24 @@ export class VirshHypervisor implements Hypervisor {
    * and power off ask it first). null when any of it is not so: virsh is asked.
    */
   private async liveByFiles(name: string): Promise<DomainInfo | null> {
-    if (!this.configDirProven || !this.stateDirProven) return null;
-    if (!LOCAL_URIS.has(this.uri) || !FILE_SAFE_NAME.test(name)) return null;
+    if (!this.filesSpeakFor(name)) return null;
     const init = await this.provenInit(name);
     if (init === null || (init.state !== 'running' && init.state !== 'paused')) return null;
     const config = await this.files.stat(this.configPath(name));
     return { name, uuid: init.uuid, state: init.state, persistent: config?.kind === 'file' };
+  }
+
+  /**
+   * Whether libvirt's files may answer for `name`: this machine's system libvirtd, whose two
+   * directories this adapter saw it write, and a plain file name.
+   */
+  private filesSpeakFor(name: string): boolean {
+    return (
+      this.configDirProven &&
+      this.stateDirProven &&
+      LOCAL_URIS.has(this.uri) &&
+      FILE_SAFE_NAME.test(name)
+    );
   }
 
   private configPath(name: string): string {
@@ -414,28 +426,6 @@ export class VirshHypervisor implements Hypervisor {
     }
     return toMountEntry(root);
   }
-}
-
-/** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parens). */
-function statFields(stat: string | null): string[] {
-  if (stat === null) return [];
-  const end = stat.lastIndexOf(')');
-  return end < 0
-    ? []
-    : stat
-        .slice(end + 2)
-        .trim()
-        .split(/\s+/);
-}
-
-/** A process's state letter (R, S, D, Z, ...), or null. */
-function stateOf(stat: string | null): string | null {
-  return statFields(stat)[0] ?? null;
-}
-
-/** A process's start time in clock ticks since boot (field 22), or null. */
-function startTimeOf(stat: string | null): string | null {
-  return statFields(stat)[19] ?? null;
 }
 
 /** A running domain's init, proven to be the domain's, and what its status file says. */

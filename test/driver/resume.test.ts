@@ -50,6 +50,22 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
+/**
+ * An instance spawned on a volume; then the host reboots and another process attaches the
+ * same file, getting the device number the instance's record and journal name.
+ */
+async function spawnRebootAndReattach() {
+  const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
+  const instance = makeInstance({ image_ref: null });
+  const bdi = volumeBdi(volume);
+  await driver().spawn({}, instance, {}, [], null, null, null, bdi);
+  const [ours] = await loopsOver(volume);
+  await suite.harness.hostReboot();
+  const theirs = await otherProcessAttaches(volume);
+  expect(theirs.device).toBe(ours!.device);
+  return { instance, bdi, theirs };
+}
+
 describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
   it('after a reboot, sets the rootfs up on new devices and leaves a squatter on the old number alone', async () => {
     const volume = await suite.harness.makeDiskFile(twoPartitionDisk('mbr'), 'volume');
@@ -82,16 +98,8 @@ describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
   });
 
   it('after a reboot, releases no recorded device even when another process attached the same file at its number (record rule)', async () => {
-    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
-    const instance = makeInstance({ image_ref: null });
-    const bdi = volumeBdi(volume);
-    await driver().spawn({}, instance, {}, [], null, null, null, bdi);
-    const [ours] = await loopsOver(volume);
-
-    await suite.harness.hostReboot();
     // Same backing file, offset, size limit and file: everything but the boot says "ours".
-    const theirs = await otherProcessAttaches(volume);
-    expect(theirs.device).toBe(ours!.device);
+    const { instance, bdi, theirs } = await spawnRebootAndReattach();
 
     const d = driver();
     const saved = persisted(instance);
@@ -106,15 +114,7 @@ describe(`resume_state_on_host_boot on the ${BACKEND} backend`, () => {
   });
 
   it('after a reboot, drops journalled devices of the earlier boot without touching what has their numbers now (journal rule)', async () => {
-    const volume = await suite.harness.makeDiskFile(plainDisk(rootFs()), 'volume');
-    const instance = makeInstance({ image_ref: null });
-    const bdi = volumeBdi(volume);
-    await driver().spawn({}, instance, {}, [], null, null, null, bdi);
-    const [ours] = await loopsOver(volume);
-
-    await suite.harness.hostReboot();
-    const theirs = await otherProcessAttaches(volume);
-    expect(theirs.device).toBe(ours!.device);
+    const { instance, bdi, theirs } = await spawnRebootAndReattach();
     // Nova never saved the record (a crash before the instance was saved): only the journal
     // names the device.
     const saved = persisted(instance);

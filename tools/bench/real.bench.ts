@@ -109,6 +109,24 @@ function volumeRequest(dir: string, connectionInfo: RootfsRequest['source']): Ro
   };
 }
 
+/** A root volume given as a file (what the volume connector attaches a loop device to). */
+function fileVolume(path: string): RootfsRequest['source'] {
+  return {
+    kind: 'volume',
+    connectionInfo: { driver_volume_type: 'file', data: { path } },
+    key: path,
+  };
+}
+
+/** A root volume that is a block device already on the host (Cinder LVM, an iSCSI disk). */
+function localVolume(device: string): RootfsRequest['source'] {
+  return {
+    kind: 'volume',
+    connectionInfo: { driver_volume_type: 'local', data: { device_path: device } },
+    key: device,
+  };
+}
+
 async function diskFigures(
   ctx: BenchContext,
   harness: BackendHarness,
@@ -126,16 +144,6 @@ async function diskFigures(
     await handler.release(record, () => {});
   };
   const script = (text: string, args: string[]) => () => sh(text, args, { MNT: mnt });
-  const file = (path: string) => ({
-    kind: 'volume' as const,
-    connectionInfo: { driver_volume_type: 'file', data: { path } },
-    key: path,
-  });
-  const local = (device: string) => ({
-    kind: 'volume' as const,
-    connectionInfo: { driver_volume_type: 'local', data: { device_path: device } },
-    key: device,
-  });
   const plan = { runs: ctx.runs(11), warmup: 2 };
   const where = `${others} other loop devices attached`;
   const figures: Figure[] = [];
@@ -146,7 +154,7 @@ async function diskFigures(
       'raw script (losetup, mount, umount, losetup -d)',
       'ms',
       await compare(
-        { label: 'driver', run: driverPath(file(images.raw)) },
+        { label: 'driver', run: driverPath(fileVolume(images.raw)) },
         { label: 'raw', run: script(RAW_DISK, [images.raw]) },
         plan,
       ),
@@ -159,7 +167,7 @@ async function diskFigures(
       'raw script (losetup --offset --sizelimit, mount, umount, losetup -d)',
       'ms',
       await compare(
-        { label: 'driver', run: driverPath(local(images.gptDevice)) },
+        { label: 'driver', run: driverPath(localVolume(images.gptDevice)) },
         {
           label: 'raw',
           run: script(RAW_DISK, [
@@ -181,7 +189,7 @@ async function diskFigures(
       'raw script mapping the partition over the volume loop device (6 commands)',
       'ms',
       await compare(
-        { label: 'driver', run: driverPath(file(images.gpt)) },
+        { label: 'driver', run: driverPath(fileVolume(images.gpt)) },
         {
           label: 'raw',
           run: script(RAW_DISK_NESTED, [String(P1_OFFSET), String(P1_SIZE), images.gpt]),
@@ -376,26 +384,14 @@ async function processFigures(
     figure(
       'disk setup+teardown, unpartitioned file volume',
       ['losetup', 'mount', 'umount', 'losetup -d'],
-      await count(
-        disk({
-          kind: 'volume',
-          connectionInfo: { driver_volume_type: 'file', data: { path: images.raw } },
-          key: images.raw,
-        }),
-      ),
+      await count(disk(fileVolume(images.raw))),
     ),
   );
   figures.push(
     figure(
       'disk setup+teardown, GPT partition 1 of a local block device',
       ['losetup --offset', 'mount', 'umount', 'losetup -d'],
-      await count(
-        disk({
-          kind: 'volume',
-          connectionInfo: { driver_volume_type: 'local', data: { device_path: images.gptDevice } },
-          key: images.gptDevice,
-        }),
-      ),
+      await count(disk(localVolume(images.gptDevice))),
     ),
   );
   const volume = await harness.makeDiskFile(plainDisk(), 'counts');

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { helperPython } from '../../driver/adapters/command-helper.js';
+import { HELPER_IMPORTS, helperPython } from '../../driver/adapters/command-helper.js';
 import { ProcessCommandRunner } from '../../driver/adapters/command-runner.js';
 import { DEFAULT_LXC_URI, virshPing } from '../../driver/adapters/commands.js';
 import { parseMountinfo } from '../../driver/adapters/parse-mountinfo.js';
@@ -41,8 +41,7 @@ export interface DoctorReport {
 const PREPARE = 'run tools/prepare-real-host.sh';
 
 /** What the command helper imports, and the interpreter's version for the report line. */
-const HELPER_PROBE =
-  'import errno, json, os, signal, subprocess, sys, threading; print("python3", sys.version.split()[0])';
+const HELPER_PROBE = `${HELPER_IMPORTS}; print("python3", sys.version.split()[0])`;
 
 function firstLine(text: string): string {
   return (
