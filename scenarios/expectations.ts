@@ -324,6 +324,23 @@ function placeholders(state: RunState, text: string): string {
 }
 
 /**
+ * Whether a heartbeat has advanced, read by read: past the count read first, or to `atLeast`.
+ * An init started again (power on, a hard reboot) counts from 1, and its file still holds the
+ * old init's count until the first beat: a first read that came before it sees that old
+ * count. A count lower than the one read before is that new start, so "advanced" is then one
+ * past it. A stopped init changes nothing and never passes.
+ */
+export function heartbeatWatch(first: number, atLeast?: number): (count: number) => boolean {
+  let target = atLeast ?? first + 1;
+  let last = first;
+  return (count) => {
+    if (atLeast === undefined && count < last) target = count + 1;
+    last = count;
+    return count >= target;
+  };
+}
+
+/**
  * A heartbeat counter that must advance past the count read first (or reach `at_least`),
  * read again every half second on the host's clock for at most `within_s`: real hosts keep
  * time only roughly, and a loaded one may run the init late, but a stopped init never counts on.
@@ -348,13 +365,14 @@ async function checkHeartbeat(
   const first = await read();
   if (typeof first === 'string') return [`${what}: ${first}`];
   const target = beat.atLeast ?? first + 1;
+  const reached = heartbeatWatch(first, beat.atLeast);
   const result = await waitUntil<number>(
     state.observer.host.clock,
     { timeoutMs: beat.withinS * 1000, intervalMs: 500 },
     async () => {
       const count = await read();
       if (typeof count === 'string') return { done: false, why: count };
-      return count >= target ? { done: true, value: count } : { done: false, why: `${count}` };
+      return reached(count) ? { done: true, value: count } : { done: false, why: `${count}` };
     },
   );
   if (result.ok) return [];

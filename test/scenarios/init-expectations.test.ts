@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { heartbeatWatch } from '../../scenarios/expectations.js';
 import { runSimScenario } from '../helpers/scenario-run.js';
 
 const HEAD = `
@@ -30,6 +31,19 @@ describe('expectations on what a container init does over time', () => {
           '  - expect: { heartbeat: { web: { path: /hb, at_least: 5 } } }\n',
       ),
     ).toBe('');
+  });
+
+  it('follows an init started again, which counts from 1 while the file held the old count', async () => {
+    // Seen on the real host after a power on: the first read came before the new init's beat.
+    const restarted = heartbeatWatch(15);
+    expect([15, 1, 2].map(restarted)).toEqual([false, false, true]);
+    const stopped = heartbeatWatch(15);
+    expect([15, 15, 15].map(stopped)).toEqual([false, false, false]);
+    const live = heartbeatWatch(3);
+    expect([3, 4].map(live)).toEqual([false, true]);
+    // A count to reach is a count to reach, whatever came before.
+    const atLeast = heartbeatWatch(15, 5);
+    expect([1, 4, 5].map(atLeast)).toEqual([false, false, true]);
   });
 
   it('fails a heartbeat once the init has stopped: it cannot pass vacuously', async () => {
