@@ -408,13 +408,25 @@ export class VirshHypervisor implements Hypervisor {
       );
     }
     const statusPath = `${this.stateDir}/${name}.xml`;
-    const pid = parseLxcStatusInitPid(await this.files.readText(statusPath));
-    if (pid === null) {
+    // While libvirt (re)starts a running domain's init, its status file names pid 0 or none:
+    // seen on the real host right after a power on. Wait a few seconds for the pid.
+    const known = await waitUntil(
+      this.clock,
+      { timeoutMs: 5_000, intervalMs: 20 },
+      async (): Promise<Attempt<number>> => {
+        const pid = parseLxcStatusInitPid(await this.files.readText(statusPath));
+        return pid !== null && pid > 0
+          ? { done: true, value: pid }
+          : { done: false, why: `no <init pid=…/> in ${statusPath}` };
+      },
+    );
+    if (!known.ok) {
       throw new DriverError(
         'Internal',
-        `Failed to read the container root of ${name}: no <init pid=…/> in ${statusPath}`,
+        `Failed to read the container root of ${name}: ${known.why} after 5000 ms`,
       );
     }
+    const pid = known.value;
     const entries = parseMountinfo(await this.files.readText(`/proc/${pid}/mountinfo`));
     // The last entry at `/` is the one on top, which is what the container sees.
     const root = entries.filter((entry) => entry.target === '/').at(-1);

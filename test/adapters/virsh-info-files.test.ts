@@ -135,6 +135,20 @@ describe('virsh info of a domain libvirt does not know', () => {
     expect(virshCalls(calls)).toEqual([]);
   });
 
+  it('reads the container root once the status file names the init again (pid 0 while libvirt restarts it)', async () => {
+    const { files, hypervisor } = fakeHost();
+    await defineAndStart(hypervisor);
+    files['/proc/501/mountinfo'] = '60 50 7:1 / / rw,relatime - ext4 /dev/loop1 rw\n';
+    const statusPath = '/run/libvirt/lxc/c1.xml';
+    const reads = [STATUS, STATUS.replace("<init pid='501'/>", "<init pid='0'/>"), STATUS];
+    Object.defineProperty(files, statusPath, { get: () => reads.shift() ?? STATUS });
+    await expect(hypervisor.containerRoot('c1')).resolves.toMatchObject({
+      source: '/dev/loop1',
+      target: '/',
+    });
+    expect(reads).toEqual([]);
+  });
+
   it('asks virsh for a name whose files exist but whose init is not proven', async () => {
     const { calls, files, hypervisor } = fakeHost();
     await defineAndStart(hypervisor);
