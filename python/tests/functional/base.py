@@ -3,6 +3,7 @@ manager and placement in one process) with compute_driver = novalxc.driver.NovaL
 against a nova-lxc service this test starts."""
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -22,6 +23,12 @@ def api_paste_config():
             '%s must name api-paste.ini from the Debian package nova-common; run the tests '
             'with `npm run test:nova` (tools/test-nova.sh fetches it)' % API_PASTE_ENV)
     return path
+
+
+def logged_tracebacks(output, limit=3):
+    """The last `limit` log records of `output` that carry a traceback, each whole."""
+    records = re.split(r'\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )', output)
+    return [r.rstrip() for r in records if '\nTraceback (most recent call last):' in r][-limit:]
 
 
 class NovaLxcFunctionalBase(integrated_helpers._IntegratedTestBase):
@@ -46,6 +53,7 @@ class NovaLxcFunctionalBase(integrated_helpers._IntegratedTestBase):
         self.service = self.useFixture(NovaLxcServiceFixture(
             self.instances_path, backend=self.BACKEND, extra_args=self.SERVICE_ARGS))
         self.addOnException(self._attach_service_log)
+        self.addOnException(self._attach_logged_tracebacks)
         self.flags(compute_driver='novalxc.driver.NovaLxcDriver',
                    instances_path=self.instances_path)
         self.flags(socket_path=self.service.socket_path, request_timeout=300,
@@ -57,6 +65,15 @@ class NovaLxcFunctionalBase(integrated_helpers._IntegratedTestBase):
         self.addDetailUniqueName('nova-lxc-service.log',
                                  __import__('testtools').content.text_content(
                                      self.service.log))
+
+    def _attach_logged_tracebacks(self, exc_info):
+        """The tracebacks Nova logged (compute manager, API), as the last detail before the
+        test's own traceback: CI shows a failure's tail, and an API 500 names only the class."""
+        blocks = logged_tracebacks(self.stdlog.logger.output)
+        if blocks:
+            self.addDetailUniqueName('zz-tracebacks-nova-logged',
+                                     __import__('testtools').content.text_content(
+                                         '\n\n'.join(blocks)))
 
     # -- helpers ---------------------------------------------------------------------
 
