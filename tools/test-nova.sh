@@ -63,7 +63,7 @@ if [ "${#selected[@]}" -gt 0 ]; then
   exit
 fi
 tests=(tests.unit.test_driver tests.unit.test_distribution tests.unit.test_runner_script
-  tests.unit.test_logged_tracebacks
+  tests.unit.test_logged_tracebacks tests.unit.test_green_transactions
   tests.functional.test_servers_sim)
 if [ "$real" = 1 ]; then tests+=(tests.functional.test_servers_real); fi
 "$PY" -m unittest -v "${tests[@]}"
