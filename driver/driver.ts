@@ -14,6 +14,7 @@ import {
 } from './nova/model.js';
 import { buildLxcDomainXml, type DomainDiskSpec, type LxcDomainSpec } from './core/domain-xml.js';
 import { parseIdMaps } from './core/id-maps.js';
+import { isUnder } from './core/paths-under.js';
 import { parseRootPartitionPolicy, type RootPartitionPolicy } from './core/root-choice.js';
 import { describeHolder } from './core/state-holders.js';
 import {
@@ -795,12 +796,10 @@ export class LxcDriver {
 
   /** Removes the instance directory, unless a device still serves a file in it. */
   private async removeInstanceDir(dir: string): Promise<void> {
-    const inDir = (path: string) => {
-      const file = path.replace(/ \(deleted\)$/, '');
-      return file === dir || file.startsWith(`${dir}/`);
-    };
-    const loop = (await this.host.blockDevices.listLoops()).find((l) => inDir(l.backingFile));
-    const nbd = (await this.host.nbd.list()).find((n) => inDir(n.file));
+    // Only the backing files of the host's other loop devices are read (a compute node has
+    // hundreds): listLoops read every attribute of each.
+    const [loop] = await this.host.blockDevices.loopsUnder(dir);
+    const nbd = (await this.host.nbd.list()).find((n) => isUnder(n.file, dir));
     const holder = loop ? `${loop.device} (${loop.backingFile})` : nbd ? nbd.device : undefined;
     if (holder) {
       throw new DriverError(

@@ -311,6 +311,7 @@ export function journalledHost(
         ),
       listLoops: () => blockDevices.listLoops(),
       loopsOver: (backingFile) => blockDevices.loopsOver(backingFile),
+      loopsUnder: (dir) => blockDevices.loopsUnder(dir),
       loopDevice: (device) => blockDevices.loopDevice(device),
       read: (path, offset, length) => blockDevices.read(path, offset, length),
       geometry: (path) => blockDevices.geometry(path),

@@ -170,6 +170,7 @@ function isHostList(op: string): boolean {
   return [
     'blockDevices.listLoops',
     'blockDevices.loopsOver',
+    'blockDevices.loopsUnder',
     'nbd.list',
     'mounts.list',
     'hypervisor.list',
@@ -190,6 +191,7 @@ function keepOurs(
     switch (op) {
       case 'blockDevices.listLoops':
       case 'blockDevices.loopsOver':
+      case 'blockDevices.loopsUnder':
         return ours(item['backingFile']);
       case 'nbd.list':
         return ours(item['file']);

@@ -12,6 +12,7 @@ import {
   losetupPathFailure,
 } from './failures.js';
 import { errnoOf } from './paths.js';
+import { isUnder } from '../driver/core/paths-under.js';
 import { noSuchPath, type SimLoop, type SimState } from './state.js';
 
 /** Loop devices with the kernel's rules: lowest free number, offset and size limit, busy while held. */
@@ -93,6 +94,12 @@ export class SimulatedBlockDevices implements BlockDevices {
     // `PATH (deleted)` once unlinked; no resolution of the caller's path.
     return this.state.loops
       .filter((l): l is SimLoop => l !== undefined && l.backingFile === backingFile)
+      .map(toLoopDevice);
+  }
+
+  async loopsUnder(dir: string): Promise<LoopDevice[]> {
+    return this.state.loops
+      .filter((l): l is SimLoop => l !== undefined && isUnder(l.backingFile, dir))
       .map(toLoopDevice);
   }
 

@@ -6,6 +6,7 @@ import type {
   LoopDevice,
 } from '../ports/block-devices.js';
 import type { Clock } from '../ports/clock.js';
+import { isUnder } from '../core/paths-under.js';
 import type { CommandRunner } from './command-runner.js';
 import * as commands from './commands.js';
 import {
@@ -119,6 +120,10 @@ export class LosetupBlockDevices implements BlockDevices {
 
   async loopsOver(backingFile: string): Promise<LoopDevice[]> {
     return this.scan((file) => file === backingFile);
+  }
+
+  async loopsUnder(dir: string): Promise<LoopDevice[]> {
+    return this.scan((file) => isUnder(file, dir));
   }
 
   async loopDevice(device: string): Promise<LoopDevice | null> {

@@ -75,6 +75,16 @@ export interface BlockDevices {
   loopsOver(backingFile: string): Promise<LoopDevice[]>;
 
   /**
+   * The attached loop devices whose backing file is `dir` or inside it (`dir/...`), ordered by
+   * device number; [] when none. `dir` is a canonical absolute path compared with the kernel's
+   * spelling (see loopsOver); a file unlinked since (`PATH (deleted)`) still counts as inside.
+   * Like loopsOver, one question whatever the number of loop devices: only the backing files
+   * of the others are read, never their other attributes. Use it, not listLoops, to ask whether
+   * anything still serves a file in a directory about to be removed. Reads only.
+   */
+  loopsUnder(dir: string): Promise<LoopDevice[]>;
+
+  /**
    * The loop device `device` (`/dev/loopN`) as the kernel reports it now, or null when it is not
    * attached (or does not exist). Reads that one device only, so its cost does not grow with
    * the loop devices on the host: use it, not listLoops, to prove a known device is still ours.

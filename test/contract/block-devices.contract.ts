@@ -86,6 +86,33 @@ export function describeBlockDevicesContract(makeHarness: HarnessFactory): void 
       expect(await h.host.blockDevices.loopsOver(disk)).toEqual([]);
     });
 
+    it('finds the loop devices over files in a directory, never over a sibling that shares a prefix', async () => {
+      const h = harness();
+      const disk = await h.makeDiskFile(partitionedDisk(), 'under-a');
+      const sibling = await h.makeDiskFile(BLANK_DISK, 'under-ab');
+      const dir = disk.slice(0, disk.lastIndexOf('/'));
+      const whole = await h.host.blockDevices.attachLoop(disk);
+      const part = await h.host.blockDevices.attachLoop(disk, {
+        offset: P1.start * 512,
+        sizeLimit: P1.size * 512,
+      });
+      const next = await h.host.blockDevices.attachLoop(sibling);
+      const listed = await h.host.blockDevices.listLoops();
+      const mine = [whole, part, next].map((l) => l.device);
+      // As listLoops shows them, in device order.
+      expect(await h.host.blockDevices.loopsUnder(dir)).toEqual(
+        listed.filter((l) => mine.includes(l.device)),
+      );
+      expect(await h.host.blockDevices.loopsUnder(disk)).toEqual(
+        listed.filter((l) => l.device === whole.device || l.device === part.device),
+      );
+      // `…/under-a` is a prefix of both names and the directory of neither.
+      expect(await h.host.blockDevices.loopsUnder(disk.replace(/\.img$/, ''))).toEqual([]);
+      expect(await h.host.blockDevices.loopsUnder(`${dir}/under`)).toEqual([]);
+      for (const loop of [part, whole, next]) await h.host.blockDevices.detachLoop(loop.device);
+      expect(await h.host.blockDevices.loopsUnder(dir)).toEqual([]);
+    });
+
     it('attaches to the lowest free device', async () => {
       const h = harness();
       const disk = await h.makeDiskFile(BLANK_DISK);

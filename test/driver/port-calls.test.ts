@@ -40,6 +40,11 @@ describe(`port calls of spawn and destroy on the ${process.env['NOVA_LXC_BACKEND
     expect(count(destroy, 'hypervisor.info')).toBe(1);
     expect(count(destroy, 'hypervisor.destroy')).toBe(1);
     expect(count(destroy, 'hypervisor.undefine')).toBe(1);
+    // Before the instance directory goes: one question about the loop devices over files in
+    // it, not a listing of every loop device with all its attributes (a compute node has
+    // hundreds).
+    expect(count(destroy, 'blockDevices.loopsUnder')).toBe(1);
+    expect(count(destroy, 'blockDevices.listLoops')).toBe(0);
   });
 
   it('the root choice of a GPT volume reads the device three times: its start, its end, the partition', async () => {

@@ -1,0 +1,11 @@
+/**
+ * Whether the kernel's spelling of a path (a loop device's backing file, a mount's target) is
+ * `dir` or inside it. A file unlinked since shows as `PATH (deleted)`: it is still where it
+ * was. Plain string comparison of canonical absolute paths, so `/a/bc` is not inside `/a/b`.
+ */
+export function isUnder(path: string, dir: string): boolean {
+  const file = path.endsWith(DELETED) ? path.slice(0, -DELETED.length) : path;
+  return file === dir || file.startsWith(`${dir}/`);
+}
+
+const DELETED = ' (deleted)';
