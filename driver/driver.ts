@@ -14,7 +14,7 @@ import {
 } from './nova/model.js';
 import { buildLxcDomainXml, type DomainDiskSpec, type LxcDomainSpec } from './core/domain-xml.js';
 import { parseIdMaps } from './core/id-maps.js';
-import { isUnder } from './core/paths-under.js';
+import { isUnder } from './core/kernel-paths.js';
 import { parseRootPartitionPolicy, type RootPartitionPolicy } from './core/root-choice.js';
 import { describeHolder } from './core/state-holders.js';
 import {

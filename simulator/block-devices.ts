@@ -12,7 +12,7 @@ import {
   losetupPathFailure,
 } from './failures.js';
 import { errnoOf } from './paths.js';
-import { isUnder } from '../driver/core/paths-under.js';
+import { isUnder } from '../driver/core/kernel-paths.js';
 import { noSuchPath, type SimLoop, type SimState } from './state.js';
 
 /** Loop devices with the kernel's rules: lowest free number, offset and size limit, busy while held. */

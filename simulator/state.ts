@@ -47,6 +47,7 @@ import { DriverError } from '../driver/errors.js';
 import type { LoopDevice } from '../driver/ports/block-devices.js';
 import type { DomainState } from '../driver/ports/hypervisor.js';
 import type { LxcDomainSpec } from '../driver/core/domain-xml.js';
+import { deletedName } from '../driver/core/kernel-paths.js';
 import type { ProcessHolds } from '../driver/core/state-holders.js';
 import { MAX_SYMLINKS, PathError, checkNameLength, checkPathLength } from './paths.js';
 import { qcow2Header } from './qcow2-header.js';
@@ -374,7 +375,7 @@ export class SimState {
     const disk = this.disks.get(path);
     if (!disk) return;
     this.disks.delete(path);
-    const shown = `${path} (deleted)`;
+    const shown = deletedName(path);
     let held = false;
     for (const loop of this.loops) {
       if (loop?.backingFile === path) {

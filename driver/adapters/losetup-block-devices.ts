@@ -6,7 +6,7 @@ import type {
   LoopDevice,
 } from '../ports/block-devices.js';
 import type { Clock } from '../ports/clock.js';
-import { isUnder } from '../core/paths-under.js';
+import { isUnder } from '../core/kernel-paths.js';
 import type { CommandRunner } from './command-runner.js';
 import * as commands from './commands.js';
 import {

@@ -1,4 +1,5 @@
 import type { LoopDevice } from '../ports/block-devices.js';
+import { deletedName } from './kernel-paths.js';
 import type { FileIdentity, IdMap } from '../ports/host-files.js';
 import type { NbdConnection } from '../ports/nbd.js';
 import type { VolumeAttachment } from '../ports/volume-connector.js';
@@ -159,7 +160,7 @@ export function servesRecordedRange(
 ): boolean {
   return (
     (current.backingFile === recorded.backingFile ||
-      current.backingFile === `${recorded.backingFile} (deleted)`) &&
+      current.backingFile === deletedName(recorded.backingFile)) &&
     current.offset === recorded.offset &&
     current.sizeLimit === recorded.sizeLimit
   );

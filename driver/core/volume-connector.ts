@@ -2,6 +2,7 @@ import { DriverError, hasCode, isDriverError } from '../errors.js';
 import type { BlockDevices } from '../ports/block-devices.js';
 import type { HostFiles } from '../ports/host-files.js';
 import type { LoopDevice } from '../ports/block-devices.js';
+import { deletedName } from './kernel-paths.js';
 import { sameAttachment } from './rootfs-record.js';
 import type {
   ConnectedVolume,
@@ -135,11 +136,6 @@ export class PortVolumeConnector implements VolumeConnector {
       },
     };
   }
-}
-
-/** How the kernel shows the backing file of a loop device once that file was unlinked. */
-export function deletedName(path: string): string {
-  return `${path} (deleted)`;
 }
 
 function read(connectionInfo: ConnectionInfo): { type: string; data: Record<string, unknown> } {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isUnder } from './paths-under.js';
+import { deletedName, isUnder } from './kernel-paths.js';
 
 describe('isUnder', () => {
   it('is the directory itself or anything below it', () => {
@@ -17,5 +17,12 @@ describe('isUnder', () => {
     expect(isUnder('/i/u1/disk (deleted)', '/i/u1')).toBe(true);
     expect(isUnder('/i/u10/disk (deleted)', '/i/u1')).toBe(false);
     expect(isUnder('/i/u1 (deleted)', '/i/u1')).toBe(true);
+  });
+});
+
+describe('deletedName', () => {
+  it("is the kernel's spelling of an unlinked file, which isUnder places where it was", () => {
+    expect(deletedName('/i/u1/disk')).toBe('/i/u1/disk (deleted)');
+    expect(isUnder(deletedName('/i/u1/disk'), '/i/u1')).toBe(true);
   });
 });

@@ -1,3 +1,8 @@
+/** How the kernel shows a path it holds (a loop device's backing file) once it was unlinked. */
+export function deletedName(path: string): string {
+  return `${path}${DELETED}`;
+}
+
 /**
  * Whether the kernel's spelling of a path (a loop device's backing file, a mount's target) is
  * `dir` or inside it. A file unlinked since shows as `PATH (deleted)`: it is still where it
