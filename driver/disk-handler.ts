@@ -5,6 +5,7 @@ import {
 } from './core/root-choice.js';
 import {
   isSameLoop,
+  sameAttachment,
   servesRecordedRange,
   recordLoop,
   recordNbd,
@@ -12,6 +13,7 @@ import {
   type RecordedVolume,
   type RootfsRecord,
 } from './core/rootfs-record.js';
+import { deletedName } from './core/kernel-paths.js';
 import { waitUntil } from './core/wait.js';
 import { DriverError, hasCode } from './errors.js';
 import type { Host, IdMap, Logger, LoopDevice } from './ports/index.js';
@@ -21,6 +23,8 @@ import type { ConnectionInfo } from './ports/volume-connector.js';
 const WINDOW_BYTES = 64 * 1024;
 /** How many windows one root choice keeps (a chain of EBRs must not fill memory). */
 const WINDOWS_KEPT = 8;
+/** How often a release looks again at a loop device whose detach the kernel deferred. */
+const RELEASE_CHECK_MS = 100;
 
 /**
  * A device reader for the root choice that reads whole 64 KiB windows and answers every read
@@ -232,10 +236,7 @@ export class LxcDiskHandler {
     const failures: unknown[] = [];
     for (const volume of (record.volumes ?? []).filter(which)) {
       try {
-        await this.host.volumes.disconnect(
-          { driver_volume_type: 'file', data: { path: volume.key } },
-          volume.attached,
-        );
+        await this.disconnectVolume(volume);
         record.volumes = (record.volumes ?? []).filter((v) => v !== volume);
       } catch (error) {
         failures.push(error);
@@ -243,6 +244,54 @@ export class LxcDiskHandler {
       save(record);
     }
     if (failures.length > 0) throw failures[0];
+  }
+
+  /**
+   * Disconnects one volume, waiting out a transient holder (udev's probe once the partition's
+   * loop device let go, a scanner) for the release timeout, as for a partition's loop device.
+   * A held loop device's detach is only deferred by the kernel (autoclear): it then goes on
+   * the holder's last close, so the wait reads the device until it is gone; one bound again
+   * without autoclear gets a new disconnect, which proves it ours again. A fixed number of
+   * checks, not a deadline: a trace or transcript is then the same on both backends.
+   */
+  private async disconnectVolume(volume: RecordedVolume): Promise<void> {
+    const connection: ConnectionInfo = { driver_volume_type: 'file', data: { path: volume.key } };
+    const attempt = async (): Promise<DriverError | null> => {
+      try {
+        await this.host.volumes.disconnect(connection, volume.attached);
+        return null;
+      } catch (error) {
+        if (hasCode(error, 'Busy')) return error;
+        throw error;
+      }
+    };
+    let busy = await attempt();
+    const attached = volume.attached;
+    if (busy === null) return;
+    if (attached === undefined) throw busy;
+    const checks = Math.ceil(this.timing.releaseTimeoutMs / RELEASE_CHECK_MS);
+    for (let check = 0; check < checks; check++) {
+      await this.host.clock.sleep(RELEASE_CHECK_MS);
+      const now = await this.host.blockDevices.loopDevice(attached.device);
+      const same =
+        now !== null &&
+        sameAttachment(attached.diskseq, now.diskseq) &&
+        (now.backingFile === attached.backingFile ||
+          now.backingFile === deletedName(attached.backingFile));
+      // Gone (the deferred detach happened), or the number serves another attachment now.
+      if (!same) return;
+      if (now.autoclear) continue;
+      busy = await attempt();
+      if (busy === null) return;
+    }
+    throw new DriverError(
+      'Busy',
+      `Failed to disconnect volume ${volume.key}: its loop device ${attached.device} is still in use after ${this.timing.releaseTimeoutMs} ms (${busy.message})`,
+      {
+        hint: 'Find what holds it (mounts, open files), then destroy again: the instance record keeps the volume.',
+        details: { device: attached.device, volume: volume.key },
+      },
+    );
   }
 
   private async prepareImage(
@@ -402,7 +451,7 @@ export class LxcDiskHandler {
     let fresh: LoopDevice | null | undefined = current;
     const result = await waitUntil(
       this.host.clock,
-      { timeoutMs: this.timing.releaseTimeoutMs, intervalMs: 100 },
+      { timeoutMs: this.timing.releaseTimeoutMs, intervalMs: RELEASE_CHECK_MS },
       async () => {
         const now =
           fresh === undefined ? await this.host.blockDevices.loopDevice(device.device) : fresh;

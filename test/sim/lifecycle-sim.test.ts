@@ -122,6 +122,56 @@ describe('busy loop detach (item 12)', () => {
     await harness.cleanup();
   });
 
+  /** The volume's own loop device (the partition's sits on it), from the rootfs record. */
+  function volumeLoop(instance: Record<string, unknown>): string {
+    const record = JSON.parse(metadata(instance)[ROOTFS_RECORD_KEY]!) as {
+      volumes: { attached: { device: string } }[];
+    };
+    return record.volumes[0]!.attached.device;
+  }
+
+  it("retries a transiently busy volume loop device as a partition's, and finishes the destroy", async () => {
+    const { harness, host, driver, instance, bdi, dir } = await setup();
+    await driver.spawn({}, instance, {}, [], null, null, null, bdi);
+    const device = volumeLoop(instance);
+    harness.faults.inject('blockDevices.detachLoop', {
+      times: 3,
+      error: busy,
+      match: JSON.stringify(device),
+    });
+    await driver.destroy({}, instance, null, bdi);
+    expect(harness.faults.toJSON()[0]).toMatchObject({ fired: 3 });
+    expect(await host.blockDevices.listLoops()).toEqual([]);
+    expect(await host.files.exists(dir)).toBe(false);
+    await harness.cleanup();
+  });
+
+  it('keeps the volume in the record while its loop device stays busy, and reports which', async () => {
+    const { harness, host, driver, instance, bdi, volume } = await setup(
+      {},
+      { releaseTimeoutMs: 2000 },
+    );
+    await driver.spawn({}, instance, {}, [], null, null, null, bdi);
+    const device = volumeLoop(instance);
+    harness.faults.inject('blockDevices.detachLoop', {
+      times: 'always',
+      error: busy,
+      match: JSON.stringify(device),
+    });
+    await expect(driver.destroy({}, instance, null, bdi)).rejects.toMatchObject({
+      code: 'Busy',
+      message: expect.stringMatching(
+        new RegExp(`volume ${volume}: its loop device ${device} is still in use after 2000 ms`),
+      ),
+    });
+    expect((await host.blockDevices.listLoops()).map((l) => l.device)).toEqual([device]);
+    harness.faults.clear();
+    await driver.destroy({}, instance, null, bdi);
+    expect(metadata(instance)[ROOTFS_RECORD_KEY]).toBeUndefined();
+    expect(await host.blockDevices.listLoops()).toEqual([]);
+    await harness.cleanup();
+  });
+
   it('keeps the record and the instance directory while a device stays busy, and reports it', async () => {
     const { harness, host, driver, instance, bdi, dir } = await setup(
       {},
