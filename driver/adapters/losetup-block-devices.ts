@@ -21,7 +21,21 @@ import { LOSETUP_ERRORS, classifyBy } from './tool-errors.js';
 const classify = classifyBy(LOSETUP_ERRORS);
 
 const SYS_BLOCK = '/sys/block';
+const PROC_PARTITIONS = '/proc/partitions';
 const LOOP_NAME = /^loop\d+$/;
+
+/**
+ * The loop devices /proc/partitions lists (`major minor #blocks name` after a header), in
+ * device number order: whole loop devices only (a partition of one, `loop0p1`, is not).
+ */
+export function attachedLoopNames(table: string): string[] {
+  const names: string[] = [];
+  for (const line of table.split('\n')) {
+    const name = line.trim().split(/\s+/)[3];
+    if (name !== undefined && LOOP_NAME.test(name)) names.push(name);
+  }
+  return names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+}
 
 /** The sysfs attributes of an attached loop device (under /sys/block/loopN), in read order. */
 const LOOP_ATTRIBUTES = [
@@ -133,15 +147,28 @@ export class LosetupBlockDevices implements BlockDevices {
   }
 
   /**
-   * The attached loop devices whose backing file `wanted` accepts. /sys/block lists every loop
-   * device the kernel has, attached or not; the attached ones have loop/backing_file. One read
-   * of the directory and one batch of backing files, then the other attributes of the chosen
-   * devices only: what losetup --list reads, without a process, and without reading the
-   * attributes of devices nobody asked about.
+   * The attached loop devices whose backing file `wanted` accepts. The kernel's disk table
+   * (/proc/partitions, one read) names the attached loop devices: it lists the disks that have
+   * a size, and an unattached loop device has none, while /sys/block lists every loop device
+   * the kernel ever made (a compute node keeps one per peak attachment; reading a missing
+   * loop/backing_file costs ~8 µs each). Then one batch of backing files, then the other
+   * attributes of the chosen devices only: what losetup --list reads, without a process,
+   * without the free devices and without the attributes of devices nobody asked about. A loop
+   * device of size 0 (over an empty file, or an offset at its end) is not in the table, so
+   * not found: it serves no bytes (losetup warns it is invisible to system tools).
    */
   private async scan(wanted: (backingFile: string) => boolean): Promise<LoopDevice[]> {
-    const names = (await this.files.readDir(SYS_BLOCK)).filter((name) => LOOP_NAME.test(name));
-    names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+    const [table] = await this.files.readAttributes([PROC_PARTITIONS]);
+    if (table === null || table === undefined) {
+      throw new DriverError(
+        'NotFound',
+        `Failed to list loop devices: ${PROC_PARTITIONS} is missing`,
+        {
+          hint: 'The real backend needs /proc mounted.',
+        },
+      );
+    }
+    const names = attachedLoopNames(table);
     const files = await this.files.readAttributes(
       names.map((name) => `${SYS_BLOCK}/${name}/loop/backing_file`),
     );

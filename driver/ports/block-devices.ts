@@ -59,7 +59,13 @@ export interface BlockDevices {
    */
   detachLoop(device: string): Promise<void>;
 
-  /** Every attached loop device, ordered by device number. Never fails on an empty table. */
+  /**
+   * Every attached loop device, ordered by device number. Never fails on an empty table. A
+   * loop device of size 0 (over an empty file, or at an offset at its end) serves no bytes
+   * and is not listed, here nor by loopsOver and loopsUnder: the kernel leaves it out of its
+   * disk table (losetup warns it is "invisible for system tools"); the simulator never makes
+   * one (its losetup refuses them).
+   */
   listLoops(): Promise<LoopDevice[]>;
 
   /**

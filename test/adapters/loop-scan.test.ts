@@ -2,7 +2,10 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LosetupBlockDevices } from '../../driver/adapters/losetup-block-devices.js';
+import {
+  LosetupBlockDevices,
+  attachedLoopNames,
+} from '../../driver/adapters/losetup-block-devices.js';
 import { NodeSystemFiles } from '../../driver/adapters/system-files.js';
 import { ScriptedHost, type TranscriptStep } from '../../harness/scripted-runner.js';
 import { FakeClock } from '../../simulator/fake-clock.js';
@@ -53,9 +56,20 @@ describe('NodeSystemFiles.readAttributes', () => {
   });
 });
 
-/** A /sys/block with loop0..loop3: loop1 serves the volume, loop3 another file, 0 and 2 free. */
+/**
+ * A kernel with loop0..loop9 made, of which loop1 serves the volume and loop3 another file:
+ * /proc/partitions lists those two (and vda, and loop3's partition); the free ones (no size)
+ * are not read at all.
+ */
+const PARTITIONS = `major minor  #blocks  name
+
+ 254        0  268435456 vda
+   7        3      65536 loop3
+ 259        0      30720 loop3p1
+   7        1      65536 loop1
+`;
+
 function sysBlock(): TranscriptStep[] {
-  const names = ['loop0', 'loop1', 'loop2', 'loop3', 'vda'];
   const attrs = (n: string) =>
     [
       'loop/backing_file',
@@ -67,12 +81,12 @@ function sysBlock(): TranscriptStep[] {
       'diskseq',
     ].map((a) => `/sys/block/${n}/${a}`);
   return [
-    { op: 'readDir', path: '/sys/block', names },
+    { op: 'readAttributes', paths: ['/proc/partitions'], texts: [PARTITIONS] },
     {
       op: 'readAttributes',
-      // Numeric order of the loop devices only; vda is no loop device.
-      paths: ['loop0', 'loop1', 'loop2', 'loop3'].map((n) => `/sys/block/${n}/loop/backing_file`),
-      texts: [null, '/vols/v1.img\n', null, '/vols/other.img\n'],
+      // Numeric order of the whole loop devices only; vda and loop3p1 are none.
+      paths: ['loop1', 'loop3'].map((n) => `/sys/block/${n}/loop/backing_file`),
+      texts: ['/vols/v1.img\n', '/vols/other.img\n'],
     },
     {
       op: 'readAttributes',
@@ -130,5 +144,15 @@ describe('LosetupBlockDevices scans', () => {
     const { host, devices: d } = devices(steps);
     expect(await d.loopsOver('/vols/v1.img')).toEqual([]);
     host.assertDone();
+  });
+});
+
+describe('attachedLoopNames', () => {
+  it('names the whole loop devices of /proc/partitions in device order, nothing else', () => {
+    expect(attachedLoopNames(PARTITIONS)).toEqual(['loop1', 'loop3']);
+    expect(attachedLoopNames('major minor  #blocks  name\n\n')).toEqual([]);
+    expect(
+      attachedLoopNames('   7       10      1024 loop10\n   7        2      1024 loop2'),
+    ).toEqual(['loop2', 'loop10']);
   });
 });
