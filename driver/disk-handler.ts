@@ -265,9 +265,10 @@ export class LxcDiskHandler {
         throw error;
       }
     };
-    let busy = await attempt();
     const attached = volume.attached;
+    let busy = await attempt();
     if (busy === null) return;
+    // Nothing recorded to look at (a local device is never detached): report it as it came.
     if (attached === undefined) throw busy;
     const checks = Math.ceil(this.timing.releaseTimeoutMs / RELEASE_CHECK_MS);
     for (let check = 0; check < checks; check++) {

@@ -1,3 +1,6 @@
+/** What the kernel appends to a held path once its file was unlinked. */
+const DELETED = ' (deleted)';
+
 /** How the kernel shows a path it holds (a loop device's backing file) once it was unlinked. */
 export function deletedName(path: string): string {
   return `${path}${DELETED}`;
@@ -12,5 +15,3 @@ export function isUnder(path: string, dir: string): boolean {
   const file = path.endsWith(DELETED) ? path.slice(0, -DELETED.length) : path;
   return file === dir || file.startsWith(`${dir}/`);
 }
-
-const DELETED = ' (deleted)';

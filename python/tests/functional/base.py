@@ -8,6 +8,7 @@ import shutil
 import tempfile
 
 from nova.tests.functional import integrated_helpers
+from testtools import content
 
 import nova_lxc.driver  # noqa: F401 (registers the [nova_lxc] options)
 from tests.service_fixture import NovaLxcServiceFixture
@@ -63,8 +64,7 @@ class NovaLxcFunctionalBase(integrated_helpers._IntegratedTestBase):
 
     def _attach_service_log(self, exc_info):
         self.addDetailUniqueName('nova-lxc-service.log',
-                                 __import__('testtools').content.text_content(
-                                     self.service.log))
+                                 content.text_content(self.service.log))
 
     def _attach_logged_tracebacks(self, exc_info):
         """The tracebacks Nova logged (compute manager, API), as the last detail before the
@@ -72,8 +72,7 @@ class NovaLxcFunctionalBase(integrated_helpers._IntegratedTestBase):
         blocks = logged_tracebacks(self.stdlog.logger.output)
         if blocks:
             self.addDetailUniqueName('zz-tracebacks-nova-logged',
-                                     __import__('testtools').content.text_content(
-                                         '\n\n'.join(blocks)))
+                                     content.text_content('\n\n'.join(blocks)))
 
     # -- helpers ---------------------------------------------------------------------
 
