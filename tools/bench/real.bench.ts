@@ -81,6 +81,19 @@ umount "$2"
 echo "$d"`;
 
 /** The raw destroy: libvirt's forced power-off, undefine, release the device. */
+/** Spawn's raw commands for a volume that is already a block device (no losetup). */
+const RAW_SPAWN_DEVICE = `set -e
+mount -t ext4 "$1" "$2"
+virsh -q -c ${URI} define "$3" >/dev/null
+virsh -q -c ${URI} start "$4" >/dev/null
+umount "$2"`;
+
+/** Untimed clean-up of a raw domain, by libvirt's fast (paused) destroy path. */
+const RAW_REMOVE_DOMAIN = `set -e
+virsh -q -c ${URI} suspend "$1" >/dev/null
+virsh -q -c ${URI} destroy "$1" >/dev/null
+virsh -q -c ${URI} undefine "$1" >/dev/null`;
+
 const RAW_DESTROY = `set -e
 virsh -q -c ${URI} destroy "$1" >/dev/null
 virsh -q -c ${URI} undefine "$1" >/dev/null
@@ -329,6 +342,116 @@ async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Pro
   return figures;
 }
 
+/**
+ * Spawn and destroy through `nova-lxc serve` on the real backend (in this process, on its unix
+ * socket): what Nova's compute driver calls. The volume is a block device already on the host
+ * (Cinder's LVM, an iSCSI disk): here a loop device the bench attached. The raw side runs the
+ * same commands for its own device; its domains are removed untimed.
+ */
+async function serviceFigures(ctx: BenchContext, harness: BackendHarness): Promise<Figure[]> {
+  const { startService } = await import('../../service/index.js');
+  const { ServiceClient } = await import('../../service/client.js');
+  const { createNovaLogger } = await import('../../service/log.js');
+  const dir = await harness.makeDir('service');
+  const instancesPath = join(dir, 'instances');
+  await mkdir(instancesPath, { recursive: true });
+  const service = await startService({
+    backend: 'real',
+    socketPath: join(dir, 'api.sock'),
+    stateDir: join(dir, 'state'),
+    driver: { instancesPath, imagesType: 'raw' },
+    connectionUri: URI,
+    logger: createNovaLogger({ level: 'error', write: () => undefined }),
+  });
+  const client = new ServiceClient(join(dir, 'api.sock'));
+  const devices: string[] = [];
+  const rawDomains: string[] = [];
+  try {
+    for (const name of ['service-volume', 'service-raw']) {
+      devices.push(
+        await sh('losetup --find --show "$1"', [await harness.makeDiskFile(plainDisk(), name)]),
+      );
+    }
+    const [serviceDevice, rawDevice] = devices as [string, string];
+    const spawns = { a: [] as number[], b: [] as number[] };
+    const destroys: number[] = [];
+    const viaService = async (keep: boolean) => {
+      const uuid = randomUUID();
+      const spec = {
+        name: `instance-${uuid.slice(0, 8)}`,
+        flavor: { name: 'm1.tiny', memory_mb: 128, vcpus: 1, root_gb: 1 },
+        root_volume: { device_path: serviceDevice, mount_device: '/dev/vda' },
+      };
+      let start = performance.now();
+      await client.call('PUT', `/v1/instances/${uuid}`, spec);
+      const spawned = performance.now() - start;
+      start = performance.now();
+      await client.call('DELETE', `/v1/instances/${uuid}`);
+      const destroyed = performance.now() - start;
+      if (keep) {
+        spawns.a.push(spawned);
+        destroys.push(destroyed);
+      }
+    };
+    const raw = async (keep: boolean) => {
+      const instance = makeInstance({ image_ref: null });
+      const name = String(instance['name']);
+      const instanceDir = join(dir, 'raw', String(instance['uuid']));
+      const rootfs = join(instanceDir, 'rootfs');
+      await mkdir(rootfs, { recursive: true });
+      const xmlPath = join(instanceDir, 'domain.xml');
+      await writeFile(
+        xmlPath,
+        buildLxcDomainXml(
+          lxcDomainSpecForInstance({
+            name,
+            uuid: randomUUID(),
+            memoryMb: 128,
+            vcpus: 1,
+            instanceDir,
+          }),
+        ),
+      );
+      const start = performance.now();
+      await sh(RAW_SPAWN_DEVICE, [rawDevice, rootfs, xmlPath, name]);
+      if (keep) spawns.b.push(performance.now() - start);
+      rawDomains.push(name);
+      await sh(RAW_REMOVE_DOMAIN, [name]);
+      rawDomains.pop();
+    };
+    ctx.progress('spawn and destroy through nova-lxc serve');
+    const rounds = ctx.runs(9);
+    for (let i = -1; i < rounds; i++) {
+      if (i % 2 === 0) await viaService(i >= 0).then(() => raw(i >= 0));
+      else await raw(i >= 0).then(() => viaService(i >= 0));
+    }
+    const a = stats(spawns.a);
+    const b = stats(spawns.b);
+    const destroy = stats(destroys);
+    return [
+      ratioFigure(
+        'spawn through nova-lxc serve (PUT /v1/instances), unpartitioned local block device',
+        'raw script (mount, virsh define, virsh start, umount)',
+        'ms',
+        { a, b, ratio: a.median / b.median },
+        1.25,
+      ),
+      {
+        what: 'destroy through nova-lxc serve (DELETE /v1/instances), init ignoring SIGTERM',
+        unit: 'ms',
+        a: destroy,
+        target: '< 200 ms',
+        met: destroy.median < 200,
+      },
+    ];
+  } finally {
+    for (const name of rawDomains) await sh(RAW_REMOVE_DOMAIN, [name]).catch(() => '');
+    client.close();
+    await service.close();
+    for (const device of devices) await sh('losetup --detach "$1"', [device]).catch(() => '');
+  }
+}
+
 /** A runner that notes each command's tool and subcommand (`virsh dominfo`, `losetup --detach`). */
 class CountingRunner implements CommandRunner {
   readonly commands: string[] = [];
@@ -457,6 +580,7 @@ async function runReal(ctx: BenchContext): Promise<Figure[]> {
     figures.push(...(await diskFigures(ctx, harness, images, 64)));
     for (const device of others.splice(0)) await sh('losetup --detach "$1"', [device]);
     figures.push(...(await lifecycleFigures(ctx, harness)));
+    figures.push(...(await serviceFigures(ctx, harness)));
   } finally {
     for (const device of others) await sh('losetup --detach "$1"', [device]).catch(() => '');
     if (gptDevice) await sh('losetup --detach "$1"', [gptDevice]).catch(() => '');
