@@ -2,7 +2,10 @@
 # Post-run leak check for the real backend: fails, listing them, when a test run left behind
 #   - a loop device whose backing file is under the scratch root,
 #   - a mount below the scratch root (instances, fixtures; the root's own shared bind excluded),
-#   - a libvirt domain named with our test prefix or whose XML points under the scratch root.
+#   - a libvirt domain named with our test prefix or whose XML points under the scratch root,
+#   - a cgroup directory libvirt made for one of our test domains (lxc-<pid>-<name>.libvirt-lxc,
+#     names nlt-*, nova-lxc-ft-* or the prefix): libvirt's paused destroy path leaves them, and
+#     the driver's destroy removes its own.
 # Scoped on purpose: other loop devices, mounts and domains on the machine are not ours.
 #
 #   tools/check-leaks.sh            env: NOVA_LXC_REAL_ROOT (default /var/tmp/nova-lxc-real),
@@ -37,9 +40,14 @@ else
   echo "check-leaks: libvirt does not answer on $URI; domains not checked"
 fi
 
+while read -r dir; do
+  [ -n "$dir" ] && leaks+=("cgroup directory $dir")
+done < <(find /sys/fs/cgroup -maxdepth 4 -type d \( -name 'lxc-*-nlt-*.libvirt-lxc' \
+  -o -name 'lxc-*-nova-lxc-ft-*.libvirt-lxc' -o -name "lxc-*-${PREFIX}*.libvirt-lxc" \) 2>/dev/null)
+
 if [ "${#leaks[@]}" -gt 0 ]; then
   echo "check-leaks: the test run left behind ${#leaks[@]} thing(s):"
   printf '  %s\n' "${leaks[@]}"
   exit 1
 fi
-echo "check-leaks: nothing left under $ROOT (loop devices, mounts) and no test domains on $URI"
+echo "check-leaks: nothing left under $ROOT (loop devices, mounts), no test domains on $URI, no cgroups of test domains"

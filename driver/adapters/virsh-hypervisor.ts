@@ -45,6 +45,9 @@ export interface VirshOptions {
   clock?: Clock;
 }
 
+/** Pauses between tries of removing a destroyed domain's cgroup directories (~0.3 s in all). */
+const CGROUP_RMDIR_PAUSES_MS = [10, 20, 40, 80, 160];
+
 /** Hypervisor over `virsh -c URI`, reading container state from libvirt's files and /proc. */
 export class VirshHypervisor implements Hypervisor {
   readonly uri: string;
@@ -208,12 +211,24 @@ export class VirshHypervisor implements Hypervisor {
    * destroy. rmdir removes only an empty cgroup; one that still holds a task stays.
    */
   private async removeCgroups(dirs: string[]): Promise<void> {
-    const present: string[] = [];
-    for (const dir of dirs) if ((await this.files.stat(dir)) !== null) present.push(dir);
-    if (present.length === 0) return;
-    await this.runner
-      .run(commands.rmdir(present), { action: 'remove the domain cgroups', allowExitCodes: [1] })
-      .catch(() => undefined);
+    // The init and controller have exited, but another killed process of the container (a
+    // child of its init) may still be leaving its cgroup: rmdir fails (EBUSY) on that one
+    // directory, and it is tried again after a pause. A fixed number of tries, so a
+    // transcript replays the same; one still busy after them (~0.3 s) stays, as before.
+    let left = dirs;
+    for (let attempt = 0; ; attempt++) {
+      const present: string[] = [];
+      for (const dir of left) if ((await this.files.stat(dir)) !== null) present.push(dir);
+      if (present.length === 0) return;
+      const result = await this.runner
+        .run(commands.rmdir(present), { action: 'remove the domain cgroups', allowExitCodes: [1] })
+        .catch(() => null);
+      if (result === null || result.exitCode === 0) return;
+      const pause = CGROUP_RMDIR_PAUSES_MS[attempt];
+      if (pause === undefined) return;
+      await this.clock.sleep(pause);
+      left = present;
+    }
   }
 
   /** The start time (/proc/<pid>/stat field 22) of each live process, to know it again. */

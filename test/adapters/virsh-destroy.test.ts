@@ -24,7 +24,12 @@ const STATUS = `<domstatus state='running' reason='booted' pid='500'>
 function fakeHost(
   proc: Record<string, string>,
   virshDestroy: Partial<CommandResult> = {},
-  options: { suspend?: Partial<CommandResult>; exitsAfterPolls?: number } = {},
+  options: {
+    suspend?: Partial<CommandResult>;
+    exitsAfterPolls?: number;
+    /** rmdir's answers in turn (then exit 0): exit 1 leaves the first directory it named. */
+    rmdir?: Partial<CommandResult>[];
+  } = {},
 ) {
   const calls: string[] = [];
   const files: Record<string, string> = { '/run/libvirt/lxc/c1.xml': STATUS, ...proc };
@@ -62,6 +67,12 @@ function fakeHost(
   const runner: CommandRunner = {
     run: async (argv: readonly string[], options_?: RunOptions) => {
       calls.push(argv[0] === 'virsh' ? argv.slice(3).join(' ') : argv.join(' '));
+      if (argv[0] === 'rmdir') {
+        const result = { stdout: '', stderr: '', exitCode: 0, ...options.rmdir?.shift() };
+        const dirs = argv.slice(2);
+        for (const dir of result.exitCode === 0 ? dirs : dirs.slice(1)) delete files[dir];
+        return result;
+      }
       const verb = argv[3];
       // `virshDestroy` answers virsh destroy, and dominfo (the tests of its failures).
       const planned = verb === 'suspend' ? (options.suspend ?? {}) : virshDestroy;
@@ -144,6 +155,25 @@ describe('virsh destroy', () => {
       'destroy c1',
       `rmdir -- /sys/fs/cgroup/systemd/machine/${CGROUP} /sys/fs/cgroup/freezer/machine/${CGROUP} /sys/fs/cgroup/cpu,cpuacct/machine/${CGROUP}`,
     ]);
+  });
+
+  it('tries the rmdir again while a killed process is still leaving one cgroup, a fixed number of times', async () => {
+    const busy = { exitCode: 1, stderr: 'rmdir: failed to remove: Device or resource busy\n' };
+    const { calls, files, hypervisor } = fakeHost(
+      { ...running, ...cgroups },
+      {},
+      { rmdir: [busy] },
+    );
+    await hypervisor.destroy('c1');
+    expect(calls.slice(2)).toEqual([
+      `rmdir -- /sys/fs/cgroup/systemd/machine/${CGROUP} /sys/fs/cgroup/freezer/machine/${CGROUP} /sys/fs/cgroup/cpu,cpuacct/machine/${CGROUP}`,
+      `rmdir -- /sys/fs/cgroup/systemd/machine/${CGROUP}`,
+    ]);
+    expect(Object.keys(files).filter((path) => path.startsWith('/sys/fs/cgroup/'))).toEqual([]);
+    // One that stays busy is left after 1 + 5 tries; the destroy itself is done.
+    const stuck = fakeHost({ ...running, ...cgroups }, {}, { rmdir: Array(10).fill(busy) });
+    await expect(stuck.hypervisor.destroy('c1')).resolves.toBeUndefined();
+    expect(stuck.calls.filter((call) => call.startsWith('rmdir')).length).toBe(6);
   });
 
   it('falls back to SIGKILL of the proven init when suspend fails (no freezer)', async () => {

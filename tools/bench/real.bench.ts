@@ -88,12 +88,6 @@ virsh -q -c ${URI} define "$3" >/dev/null
 virsh -q -c ${URI} start "$4" >/dev/null
 umount "$2"`;
 
-/** Untimed clean-up of a raw domain, by libvirt's fast (paused) destroy path. */
-const RAW_REMOVE_DOMAIN = `set -e
-virsh -q -c ${URI} suspend "$1" >/dev/null
-virsh -q -c ${URI} destroy "$1" >/dev/null
-virsh -q -c ${URI} undefine "$1" >/dev/null`;
-
 const RAW_DESTROY = `set -e
 virsh -q -c ${URI} destroy "$1" >/dev/null
 virsh -q -c ${URI} undefine "$1" >/dev/null
@@ -366,6 +360,13 @@ async function serviceFigures(ctx: BenchContext, harness: BackendHarness): Promi
   const client = new ServiceClient(join(dir, 'api.sock'));
   const devices: string[] = [];
   const rawDomains: string[] = [];
+  // Untimed, through the adapter's destroy: libvirt's fast (paused) destroy path leaves the
+  // domain's cgroup directories behind, and the adapter removes them (a bare `virsh suspend;
+  // virsh destroy` left 7 per domain).
+  const removeDomain = async (name: string) => {
+    await harness.host.hypervisor.destroy(name);
+    await harness.host.hypervisor.undefine(name);
+  };
   try {
     for (const name of ['service-volume', 'service-raw']) {
       devices.push(
@@ -416,7 +417,7 @@ async function serviceFigures(ctx: BenchContext, harness: BackendHarness): Promi
       await sh(RAW_SPAWN_DEVICE, [rawDevice, rootfs, xmlPath, name]);
       if (keep) spawns.b.push(performance.now() - start);
       rawDomains.push(name);
-      await sh(RAW_REMOVE_DOMAIN, [name]);
+      await removeDomain(name);
       rawDomains.pop();
     };
     ctx.progress('spawn and destroy through nova-lxc serve');
@@ -445,7 +446,7 @@ async function serviceFigures(ctx: BenchContext, harness: BackendHarness): Promi
       },
     ];
   } finally {
-    for (const name of rawDomains) await sh(RAW_REMOVE_DOMAIN, [name]).catch(() => '');
+    for (const name of rawDomains) await removeDomain(name).catch(() => undefined);
     client.close();
     await service.close();
     for (const device of devices) await sh('losetup --detach "$1"', [device]).catch(() => '');
