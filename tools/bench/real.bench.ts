@@ -209,6 +209,21 @@ async function diskFigures(
   return figures;
 }
 
+/** A raw script's domain: a fresh name, an empty rootfs directory and its XML file under `parent`. */
+async function rawDomain(
+  parent: string,
+): Promise<{ name: string; rootfs: string; xmlPath: string }> {
+  const instance = makeInstance({ image_ref: null });
+  const name = String(instance['name']);
+  const instanceDir = join(parent, String(instance['uuid']));
+  const rootfs = join(instanceDir, 'rootfs');
+  await mkdir(rootfs, { recursive: true });
+  const xmlPath = join(instanceDir, 'domain.xml');
+  const spec = { name, uuid: randomUUID(), memoryMb: 128, vcpus: 1, instanceDir };
+  await writeFile(xmlPath, buildLxcDomainXml(lxcDomainSpecForInstance(spec)));
+  return { name, rootfs, xmlPath };
+}
+
 async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Promise<Figure[]> {
   const driver = new LxcDriver(harness.host, {
     instancesPath: harness.instancesPath,
@@ -250,24 +265,7 @@ async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Pro
   };
   let rawPending: { name: string; device: string } | null = null;
   const rawSpawn = async () => {
-    const instance = makeInstance({ image_ref: null });
-    const name = String(instance['name']);
-    const instanceDir = join(harness.instancesPath, String(instance['uuid']));
-    const rootfs = join(instanceDir, 'rootfs');
-    await mkdir(rootfs, { recursive: true });
-    const xmlPath = join(instanceDir, 'domain.xml');
-    await writeFile(
-      xmlPath,
-      buildLxcDomainXml(
-        lxcDomainSpecForInstance({
-          name,
-          uuid: randomUUID(),
-          memoryMb: 128,
-          vcpus: 1,
-          instanceDir,
-        }),
-      ),
-    );
+    const { name, rootfs, xmlPath } = await rawDomain(harness.instancesPath);
     const start = performance.now();
     const device = await sh(RAW_SPAWN, [rawVolume, rootfs, xmlPath, name]);
     const ms = performance.now() - start;
@@ -395,24 +393,7 @@ async function serviceFigures(ctx: BenchContext, harness: BackendHarness): Promi
       }
     };
     const raw = async (keep: boolean) => {
-      const instance = makeInstance({ image_ref: null });
-      const name = String(instance['name']);
-      const instanceDir = join(dir, 'raw', String(instance['uuid']));
-      const rootfs = join(instanceDir, 'rootfs');
-      await mkdir(rootfs, { recursive: true });
-      const xmlPath = join(instanceDir, 'domain.xml');
-      await writeFile(
-        xmlPath,
-        buildLxcDomainXml(
-          lxcDomainSpecForInstance({
-            name,
-            uuid: randomUUID(),
-            memoryMb: 128,
-            vcpus: 1,
-            instanceDir,
-          }),
-        ),
-      );
+      const { name, rootfs, xmlPath } = await rawDomain(join(dir, 'raw'));
       const start = performance.now();
       await sh(RAW_SPAWN_DEVICE, [rawDevice, rootfs, xmlPath, name]);
       if (keep) spawns.b.push(performance.now() - start);
