@@ -13,7 +13,6 @@ import {
   type RecordedVolume,
   type RootfsRecord,
 } from './core/rootfs-record.js';
-import { deletedName } from './core/kernel-paths.js';
 import { waitUntil } from './core/wait.js';
 import { DriverError, hasCode } from './errors.js';
 import type { Host, IdMap, Logger, LoopDevice } from './ports/index.js';
@@ -274,11 +273,11 @@ export class LxcDiskHandler {
     for (let check = 0; check < checks; check++) {
       await this.host.clock.sleep(RELEASE_CHECK_MS);
       const now = await this.host.blockDevices.loopDevice(attached.device);
+      // A volume's loop device maps the whole file: offset 0, no size limit.
       const same =
         now !== null &&
         sameAttachment(attached.diskseq, now.diskseq) &&
-        (now.backingFile === attached.backingFile ||
-          now.backingFile === deletedName(attached.backingFile));
+        servesRecordedRange(now, { backingFile: attached.backingFile, offset: 0, sizeLimit: 0 });
       // Gone (the deferred detach happened), or the number serves another attachment now.
       if (!same) return;
       if (now.autoclear) continue;

@@ -364,7 +364,6 @@ async function checkHeartbeat(
   };
   const first = await read();
   if (typeof first === 'string') return [`${what}: ${first}`];
-  const target = beat.atLeast ?? first + 1;
   const reached = heartbeatWatch(first, beat.atLeast);
   const result = await waitUntil<number>(
     state.observer.host.clock,
@@ -377,7 +376,7 @@ async function checkHeartbeat(
   );
   if (result.ok) return [];
   return [
-    `${what}: expected ${beat.atLeast === undefined ? `to advance past ${first}` : `a count of at least ${target}`} within ${beat.withinS} s, last read ${result.why}`,
+    `${what}: expected ${beat.atLeast === undefined ? `to advance past ${first}` : `a count of at least ${beat.atLeast}`} within ${beat.withinS} s, last read ${result.why}`,
   ];
 }
 

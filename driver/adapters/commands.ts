@@ -80,11 +80,12 @@ export function virshDestroy(uri: string, name: string): string[] {
   return virsh(uri, 'destroy', name);
 }
 
-/** `virsh shutdown NAME` (a clean shutdown request). */
+/** `virsh suspend NAME` (freezes the domain's cgroup; its destroy then takes libvirt's fast path). */
 export function virshSuspend(uri: string, name: string): string[] {
   return virsh(uri, 'suspend', name);
 }
 
+/** `virsh shutdown NAME` (a clean shutdown request). */
 export function virshShutdown(uri: string, name: string): string[] {
   return virsh(uri, 'shutdown', name);
 }

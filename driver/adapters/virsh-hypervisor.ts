@@ -45,6 +45,8 @@ export interface VirshOptions {
   clock?: Clock;
 }
 
+/** How long containerRoot waits for the status file to name a running domain's init. */
+const INIT_PID_WAIT_MS = 5_000;
 /** Pauses between tries of removing a destroyed domain's cgroup directories (~0.3 s in all). */
 const CGROUP_RMDIR_PAUSES_MS = [10, 20, 40, 80, 160];
 
@@ -422,12 +424,12 @@ export class VirshHypervisor implements Hypervisor {
         `Failed to read the container root of ${name}: the domain is ${info.state}`,
       );
     }
-    const statusPath = `${this.stateDir}/${name}.xml`;
+    const statusPath = this.statusPath(name);
     // While libvirt (re)starts a running domain's init, its status file names pid 0 or none:
     // seen on the real host right after a power on. Wait a few seconds for the pid.
     const known = await waitUntil(
       this.clock,
-      { timeoutMs: 5_000, intervalMs: 20 },
+      { timeoutMs: INIT_PID_WAIT_MS, intervalMs: 20 },
       async (): Promise<Attempt<number>> => {
         const pid = parseLxcStatusInitPid(await this.files.readText(statusPath));
         return pid !== null && pid > 0
@@ -438,7 +440,7 @@ export class VirshHypervisor implements Hypervisor {
     if (!known.ok) {
       throw new DriverError(
         'Internal',
-        `Failed to read the container root of ${name}: ${known.why} after 5000 ms`,
+        `Failed to read the container root of ${name}: ${known.why} after ${INIT_PID_WAIT_MS} ms`,
       );
     }
     const pid = known.value;

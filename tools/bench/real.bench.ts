@@ -80,7 +80,6 @@ virsh -q -c ${URI} start "$4" >/dev/null
 umount "$2"
 echo "$d"`;
 
-/** The raw destroy: libvirt's forced power-off, undefine, release the device. */
 /** Spawn's raw commands for a volume that is already a block device (no losetup). */
 const RAW_SPAWN_DEVICE = `set -e
 mount -t ext4 "$1" "$2"
@@ -88,6 +87,7 @@ virsh -q -c ${URI} define "$3" >/dev/null
 virsh -q -c ${URI} start "$4" >/dev/null
 umount "$2"`;
 
+/** The raw destroy: libvirt's forced power-off, undefine, release the device. */
 const RAW_DESTROY = `set -e
 virsh -q -c ${URI} destroy "$1" >/dev/null
 virsh -q -c ${URI} undefine "$1" >/dev/null
@@ -224,6 +224,22 @@ async function rawDomain(
   return { name, rootfs, xmlPath };
 }
 
+/**
+ * Runs `a` and `b` once per round, in the order B A, A B, B A, ... (a drifting machine biases
+ * neither side), after one round of warm-up whose figures are not kept (`keep` false).
+ */
+async function alternateRounds(
+  rounds: number,
+  a: (keep: boolean) => Promise<void>,
+  b: (keep: boolean) => Promise<void>,
+): Promise<void> {
+  for (let i = -1; i < rounds; i++) {
+    const [first, second] = i % 2 === 0 ? [a, b] : [b, a];
+    await first(i >= 0);
+    await second(i >= 0);
+  }
+}
+
 async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Promise<Figure[]> {
   const driver = new LxcDriver(harness.host, {
     instancesPath: harness.instancesPath,
@@ -285,27 +301,25 @@ async function lifecycleFigures(ctx: BenchContext, harness: BackendHarness): Pro
   const spawns = { a: [] as number[], b: [] as number[] };
   const destroys = { a: [] as number[], b: [] as number[] };
   ctx.progress('spawn and destroy');
-  const rounds = ctx.runs(9);
-  for (let i = -1; i < rounds; i++) {
-    const driverPair = async () => {
+  await alternateRounds(
+    ctx.runs(9),
+    async (keep) => {
       const s = await driverSpawn();
       const d = await driverDestroy();
-      if (i >= 0) {
+      if (keep) {
         spawns.a.push(s);
         destroys.a.push(d);
       }
-    };
-    const rawPair = async () => {
+    },
+    async (keep) => {
       const s = await rawSpawn();
       const d = await rawDestroy();
-      if (i >= 0) {
+      if (keep) {
         spawns.b.push(s);
         destroys.b.push(d);
       }
-    };
-    if (i % 2 === 0) await driverPair().then(rawPair);
-    else await rawPair().then(driverPair);
-  }
+    },
+  );
   const pair = (x: { a: number[]; b: number[] }) => {
     const a = stats(x.a);
     const b = stats(x.b);
@@ -402,11 +416,7 @@ async function serviceFigures(ctx: BenchContext, harness: BackendHarness): Promi
       rawDomains.pop();
     };
     ctx.progress('spawn and destroy through nova-lxc serve');
-    const rounds = ctx.runs(9);
-    for (let i = -1; i < rounds; i++) {
-      if (i % 2 === 0) await viaService(i >= 0).then(() => raw(i >= 0));
-      else await raw(i >= 0).then(() => viaService(i >= 0));
-    }
+    await alternateRounds(ctx.runs(9), viaService, raw);
     const a = stats(spawns.a);
     const b = stats(spawns.b);
     const destroy = stats(destroys);
