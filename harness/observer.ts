@@ -84,12 +84,17 @@ export class HostObserver {
     return (await this.nbdConnections()).find((n) => n.device === device);
   }
 
-  /** The root filesystem of a running domain; null when it has none (absent, not running). */
-  async containerRoot(domain: string): Promise<{ source: string; fstype: string } | null> {
+  /**
+   * The root filesystem of a running domain, or why there is none to show (absent, not
+   * running, or unreadable): the reason goes into an expectation's message.
+   */
+  async containerRoot(
+    domain: string,
+  ): Promise<{ source: string; fstype: string } | { none: string }> {
     // Right after a start under load, libvirt may not have written the init pid yet: a running
     // domain whose root cannot be read is asked again for a few seconds; an absent or stopped
-    // one answers null at once.
-    const result = await waitUntil<{ source: string; fstype: string } | null>(
+    // one answers at once.
+    const result = await waitUntil<{ source: string; fstype: string } | { none: string }>(
       this.host.clock,
       { timeoutMs: 5_000, intervalMs: 100 },
       async () => {
@@ -97,13 +102,13 @@ export class HostObserver {
           return { done: true, value: await this.host.hypervisor.containerRoot(domain) };
         } catch (error) {
           if (hasCode(error, 'NotFound') || hasCode(error, 'FailedPrecondition')) {
-            return { done: true, value: null };
+            return { done: true, value: { none: error.message } };
           }
           return { done: false, why: String(error) };
         }
       },
     );
-    return result.ok ? result.value : null;
+    return result.ok ? result.value : { none: `${result.why} (for 5 s)` };
   }
 
   /** Byte offset and size of partition `number` of a disk file, null when it has none. */

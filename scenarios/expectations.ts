@@ -132,6 +132,12 @@ export async function checkExpectations(state: RunState, exp: Expectations): Pro
   }
   for (const [name, root] of Object.entries(exp.root ?? {})) {
     const actual = await rootOf(state, name);
+    if (actual !== null && 'none' in actual) {
+      // Why no root could be shown: a failure on a loaded real host says what libvirt said.
+      want(`root of ${name}`, root, null);
+      if (root !== null) problems[problems.length - 1] += ` (${actual.none})`;
+      continue;
+    }
     // Only what the expectation names, in its order, so the comparison reads the same way.
     const shown =
       actual &&
@@ -426,17 +432,21 @@ export async function stateOf(state: RunState, name: string): Promise<string> {
 async function rootOf(
   state: RunState,
   name: string,
-): Promise<{
-  source: string;
-  partition: number | null;
-  fstype: string;
-  offset: number;
-  sizeLimit: number;
-} | null> {
+): Promise<
+  | {
+      source: string;
+      partition: number | null;
+      fstype: string;
+      offset: number;
+      sizeLimit: number;
+    }
+  | { none: string }
+  | null
+> {
   const inst = state.instances.get(name);
   if (!inst) return null;
   const root = await state.observer.containerRoot(String(inst.record['name']));
-  if (!root) return null;
+  if ('none' in root) return root;
   const loop = await state.observer.loop(root.source);
   const fstype = root.fstype;
   if (!loop) {

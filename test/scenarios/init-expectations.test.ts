@@ -106,6 +106,17 @@ describe('expectations on what a container init does over time', () => {
     ).toBe('steps[1]: ids of the init of web: expected {"uid":0}, got null');
   });
 
+  it('says why a root expectation found no root to show (the domain stopped)', async () => {
+    expect(await runWith('    expect: { root: { web: { source: volume:vol1 } } }\n')).toBe('');
+    expect(
+      await runWith(
+        '  - wait: { ms: 21000 }\n    expect: { root: { web: { source: volume:vol1 } } }\n',
+      ),
+    ).toMatch(
+      /^steps\[1\]: root of web: expected \{"source":"volume:vol1"\}, got null \(Failed to read the container root of \S+: the domain is shut off\)$/,
+    );
+  });
+
   it('waits for an init to exit by itself, and fails a wait for a state that never comes', async () => {
     expect(
       await runWith(
